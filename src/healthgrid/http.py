@@ -1,0 +1,53 @@
+"""HTTP platform pieces shared by every surface: the session dependency and the one
+place where coded errors become responses, per surface (API JSON, FHIR OperationOutcome,
+web page)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+
+from .config import Settings
+from .errors import HealthGridError, Invalid
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessionmaker() as session:
+        yield session
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+# Surfaces register how they render an error for the paths they own: (prefix, renderer).
+ErrorRenderer = Callable[[Request, HealthGridError], Response]
+
+
+def install_error_handlers(app: FastAPI, renderers: list[tuple[str, ErrorRenderer]]) -> None:
+    def render(request: Request, exc: HealthGridError) -> Response:
+        for prefix, renderer in renderers:
+            if request.url.path.startswith(prefix):
+                return renderer(request, exc)
+        return JSONResponse(exc.as_dict(), status_code=exc.status)
+
+    @app.exception_handler(HealthGridError)
+    async def _coded(request: Request, exc: HealthGridError) -> Response:
+        return render(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        err = Invalid("HG-422", f"{where or 'request'}: {first.get('msg', 'invalid input')}",
+                      {"errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg"),
+                                   "type": e.get("type")} for e in exc.errors()]})
+        return render(request, err)

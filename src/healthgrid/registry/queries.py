@@ -1,0 +1,306 @@
+"""Read-only listings of the registry for the API, FHIR, web and (later) analytics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from ..errors import NotFound
+from .models import (
+    Alliance,
+    AllianceMember,
+    Department,
+    Division,
+    Equipment,
+    HealthcareService,
+    KeySpecialty,
+    Organization,
+    PracticeSite,
+    Practitioner,
+)
+
+
+@dataclass
+class Page:
+    total: int
+    items: list[Any]
+
+
+def _page(session: Session, stmt: Select, offset: int, limit: int, order_by) -> Page:
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    if limit <= 0:
+        return Page(total, [])
+    rows = session.scalars(stmt.order_by(*order_by).offset(offset).limit(limit)).unique().all()
+    return Page(total, list(rows))
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def subtree_division_ids(division: Division) -> Select:
+    """ids of a division and everything under it (one indexed equality)."""
+    if division.level == "village":
+        return select(Division.id).where(Division.id == division.id)
+    return select(Division.id).where(getattr(Division, f"{division.level}_id") == division.id)
+
+
+def division_by_code(session: Session, code: str) -> Division:
+    div = session.scalar(select(Division).where(Division.code == code))
+    if div is None:
+        raise NotFound("REG-001", f"unknown division code {code!r}", {"field": "division_code"})
+    return div
+
+
+def division_ancestors(session: Session, division: Division) -> list[Division]:
+    ids = [i for i in (division.province_id, division.city_id, division.county_id, division.township_id)
+           if i is not None and i != division.id]
+    rows = {x.id: x for x in session.scalars(select(Division).where(Division.id.in_(ids)))}
+    return [rows[i] for i in ids if i in rows]
+
+
+def division_children(session: Session, division: Division | None) -> list[Division]:
+    cond = Division.parent_id.is_(None) if division is None else Division.parent_id == division.id
+    return list(session.scalars(select(Division).where(cond).order_by(Division.code)))
+
+
+def search_divisions(
+    session: Session, *, name: str | None = None, code: str | None = None,
+    level: str | None = None, parent_code: str | None = None, ids: Sequence[int] | None = None,
+    offset: int = 0, limit: int = 20,
+) -> Page:
+    stmt = select(Division)
+    if name:
+        stmt = stmt.where(Division.name.like(_like(name), escape="\\"))
+    if code:
+        stmt = stmt.where(Division.code == code)
+    if level:
+        stmt = stmt.where(Division.level == level)
+    if ids is not None:
+        stmt = stmt.where(Division.id.in_(ids))
+    if parent_code:
+        parent = session.scalar(select(Division.id).where(Division.code == parent_code))
+        stmt = stmt.where(Division.parent_id == parent)
+    return _page(session, stmt, offset, limit, [Division.code])
+
+
+@dataclass
+class OrgFilter:
+    ids: Sequence[int] | None = None
+    name: str | None = None
+    name_exact: bool = False
+    codes: Sequence[str] | None = None
+    types: Sequence[str] | None = None
+    levels: Sequence[str] | None = None
+    division_code: str | None = None
+    parent_org_ids: Sequence[int] | None = None
+    address: str | None = None
+    active: bool | None = None
+    alliance_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def search_organizations(session: Session, f: OrgFilter, *, offset: int = 0, limit: int = 20) -> Page:
+    stmt = select(Organization)
+    if f.ids is not None:
+        stmt = stmt.where(Organization.id.in_(f.ids))
+    if f.name:
+        stmt = stmt.where(Organization.name == f.name if f.name_exact
+                          else Organization.name.like(_like(f.name), escape="\\"))
+    if f.codes is not None:
+        stmt = stmt.where(Organization.code.in_(f.codes))
+    if f.types is not None:
+        stmt = stmt.where(Organization.org_type.in_(f.types))
+    if f.levels is not None:
+        stmt = stmt.where(Organization.level.in_(f.levels))
+    if f.division_code:
+        div = division_by_code(session, f.division_code)
+        stmt = stmt.where(Organization.division_id.in_(subtree_division_ids(div)))
+    if f.parent_org_ids is not None:
+        stmt = stmt.where(Organization.parent_org_id.in_(f.parent_org_ids))
+    if f.address:
+        pat = _like(f.address)
+        stmt = stmt.join(Division, Division.id == Organization.division_id).where(
+            or_(Organization.address.like(pat, escape="\\"), Division.name.like(pat, escape="\\")))
+    if f.active is not None:
+        stmt = stmt.where(Organization.active.is_(f.active))
+    if f.alliance_id is not None:
+        stmt = stmt.where(Organization.id.in_(select(AllianceMember.org_id).where(
+            AllianceMember.alliance_id == f.alliance_id)))
+    return _page(session, stmt, offset, limit, [Organization.level.desc(), Organization.code])
+
+
+def organization_by_id(session: Session, org_id: int) -> Organization:
+    org = session.get(Organization, org_id)
+    if org is None:
+        raise NotFound("REG-013", f"organisation {org_id} not found", {"field": "org_id"})
+    return org
+
+
+def organization_counts_by_level(session: Session, division: Division | None) -> dict[str, int]:
+    stmt = select(Organization.level, func.count()).group_by(Organization.level)
+    if division is not None:
+        stmt = stmt.where(Organization.division_id.in_(subtree_division_ids(division)))
+    return dict(session.execute(stmt).all())
+
+
+@dataclass
+class OrgDetail:
+    org: Organization
+    parent: Organization | None
+    ancestors: list[Division]
+    departments: list[Department]
+    services: list[HealthcareService]
+    equipment: list[Equipment]
+    staff: list[tuple[Practitioner, PracticeSite]]
+    alliances: list[tuple[Alliance, str]]
+    key_specialties: list[KeySpecialty]
+    staff_total: int
+
+
+def organization_detail(session: Session, org_id: int, *, staff_limit: int = 200) -> OrgDetail:
+    org = organization_by_id(session, org_id)
+    parent = session.get(Organization, org.parent_org_id) if org.parent_org_id else None
+    staff_stmt = (select(Practitioner, PracticeSite).join(PracticeSite, PracticeSite.practitioner_id
+                  == Practitioner.id).where(PracticeSite.org_id == org_id))
+    staff_total = session.scalar(select(func.count()).select_from(staff_stmt.subquery())) or 0
+    staff = [tuple(r) for r in session.execute(
+        staff_stmt.order_by(Practitioner.title, Practitioner.id).limit(staff_limit)).all()]
+    return OrgDetail(
+        org=org, parent=parent,
+        ancestors=division_ancestors(session, org.division) + [org.division],
+        departments=list(session.scalars(select(Department).where(Department.org_id == org_id)
+                                         .order_by(Department.code))),
+        services=list(session.scalars(select(HealthcareService).where(HealthcareService.org_id == org_id)
+                                      .order_by(HealthcareService.kind))),
+        equipment=list(session.scalars(select(Equipment).where(Equipment.org_id == org_id)
+                                       .order_by(Equipment.kind))),
+        staff=staff, staff_total=staff_total,
+        alliances=[tuple(r) for r in session.execute(
+            select(Alliance, AllianceMember.role).join(AllianceMember, AllianceMember.alliance_id
+                                                       == Alliance.id)
+            .where(AllianceMember.org_id == org_id).order_by(Alliance.kind))],
+        key_specialties=list(session.scalars(select(KeySpecialty).where(KeySpecialty.org_id == org_id)
+                                             .order_by(KeySpecialty.level))),
+    )
+
+
+@dataclass
+class AllianceDetail:
+    alliance: Alliance
+    lead: Organization
+    members: list[tuple[Organization, AllianceMember]]
+
+
+def alliance_detail(session: Session, alliance_id: int) -> AllianceDetail:
+    alliance = session.get(Alliance, alliance_id)
+    if alliance is None:
+        raise NotFound("REG-042", f"alliance {alliance_id} not found", {"field": "alliance_id"})
+    members = [tuple(r) for r in session.execute(
+        select(Organization, AllianceMember).join(AllianceMember, AllianceMember.org_id == Organization.id)
+        .where(AllianceMember.alliance_id == alliance_id)
+        .order_by(AllianceMember.role, Organization.level.desc(), Organization.code))]
+    return AllianceDetail(alliance, session.get(Organization, alliance.lead_org_id), members)
+
+
+def search_alliances(session: Session, *, kind: str | None = None, division_code: str | None = None,
+                     offset: int = 0, limit: int = 50) -> Page:
+    stmt = select(Alliance)
+    if kind:
+        stmt = stmt.where(Alliance.kind == kind)
+    if division_code:
+        div = division_by_code(session, division_code)
+        stmt = stmt.where(Alliance.division_id.in_(subtree_division_ids(div)))
+    return _page(session, stmt, offset, limit, [Alliance.kind, Alliance.code])
+
+
+def search_practitioners(
+    session: Session, *, ids: Sequence[int] | None = None, name: str | None = None,
+    name_exact: bool = False, licence_nos: Sequence[str] | None = None,
+    sexes: Sequence[str] | None = None, org_id: int | None = None, offset: int = 0, limit: int = 20,
+) -> Page:
+    stmt = select(Practitioner)
+    if ids is not None:
+        stmt = stmt.where(Practitioner.id.in_(ids))
+    if name:
+        stmt = stmt.where(Practitioner.name == name if name_exact
+                          else Practitioner.name.like(_like(name), escape="\\"))
+    if licence_nos is not None:
+        stmt = stmt.where(Practitioner.licence_no.in_(licence_nos))
+    if sexes is not None:
+        stmt = stmt.where(Practitioner.sex.in_(sexes))
+    if org_id is not None:
+        stmt = stmt.where(Practitioner.id.in_(select(PracticeSite.practitioner_id)
+                                              .where(PracticeSite.org_id == org_id)))
+    return _page(session, stmt, offset, limit, [Practitioner.id])
+
+
+def practitioner_by_id(session: Session, practitioner_id: int) -> Practitioner:
+    prac = session.get(Practitioner, practitioner_id)
+    if prac is None:
+        raise NotFound("REG-035", f"practitioner {practitioner_id} not found", {"field": "practitioner_id"})
+    return prac
+
+
+@dataclass
+class SiteRow:
+    site: PracticeSite
+    practitioner: Practitioner
+    department_code: str | None
+
+
+def search_practice_sites(
+    session: Session, *, ids: Sequence[int] | None = None, practitioner_ids: Sequence[int] | None = None,
+    org_ids: Sequence[int] | None = None, specialty_codes: Sequence[str] | None = None,
+    offset: int = 0, limit: int = 20,
+) -> Page:
+    stmt = (select(PracticeSite, Practitioner, Department.code)
+            .join(Practitioner, Practitioner.id == PracticeSite.practitioner_id)
+            .outerjoin(Department, Department.id == PracticeSite.department_id))
+    if ids is not None:
+        stmt = stmt.where(PracticeSite.id.in_(ids))
+    if practitioner_ids is not None:
+        stmt = stmt.where(PracticeSite.practitioner_id.in_(practitioner_ids))
+    if org_ids is not None:
+        stmt = stmt.where(PracticeSite.org_id.in_(org_ids))
+    if specialty_codes is not None:
+        stmt = stmt.where(or_(Department.code.in_(specialty_codes),
+                              Practitioner.specialty_code.in_(specialty_codes)))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.execute(stmt.order_by(PracticeSite.id).offset(offset).limit(max(limit, 0))).all()
+    return Page(total, [SiteRow(s, p, c) for s, p, c in rows] if limit > 0 else [])
+
+
+def search_services(
+    session: Session, *, ids: Sequence[int] | None = None, org_ids: Sequence[int] | None = None,
+    kinds: Sequence[str] | None = None, name: str | None = None, offset: int = 0, limit: int = 20,
+) -> Page:
+    stmt = select(HealthcareService)
+    if ids is not None:
+        stmt = stmt.where(HealthcareService.id.in_(ids))
+    if org_ids is not None:
+        stmt = stmt.where(HealthcareService.org_id.in_(org_ids))
+    if kinds is not None:
+        stmt = stmt.where(HealthcareService.kind.in_(kinds))
+    if name:
+        stmt = stmt.where(HealthcareService.name.like(_like(name), escape="\\"))
+    return _page(session, stmt, offset, limit, [HealthcareService.id])
+
+
+def department_codes(session: Session, department_ids: Sequence[int]) -> dict[int, str]:
+    if not department_ids:
+        return {}
+    return dict(session.execute(select(Department.id, Department.code)
+                                .where(Department.id.in_(set(department_ids)))).all())
+
+
+def region_summary(session: Session) -> dict[str, int]:
+    def count(model) -> int:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+    return {"divisions": count(Division), "organizations": count(Organization),
+            "alliances": count(Alliance), "practitioners": count(Practitioner),
+            "departments": count(Department), "practice_sites": count(PracticeSite)}

@@ -1,0 +1,10 @@
+"""The full schema: imports every context's models so ``Base.metadata`` is complete.
+
+Listed explicitly (nothing is auto-discovered); Alembic's env and the migration tests use it.
+"""
+
+from . import outbox  # noqa: F401
+from .db import Base
+from .registry import models as registry_models  # noqa: F401
+
+metadata = Base.metadata
