@@ -1,5 +1,42 @@
-"""Synthetic region generator (being written)."""
+"""The synthetic region generator: ``healthgrid synth --size ... --seed N``.
+
+Each context contributes its share (``<context>/synth.py``), called here in dependency
+order inside one transaction: a failed run leaves the database as it was. Deterministic
+for a seed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+SIZES = ("tiny", "small", "city", "province")
 
 
-def generate_region(engine, size="tiny", seed=1, progress=None):
-    raise NotImplementedError
+@dataclass
+class SynthReport:
+    size: str
+    seed: int
+    seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def generate_region(
+    engine: Engine, *, size: str = "tiny", seed: int = 1,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> SynthReport:
+    from ..errors import Invalid
+    from ..registry import synth as registry_synth
+
+    if size not in SIZES:
+        raise Invalid("SYN-002", f"unknown size {size!r}; expected one of {', '.join(SIZES)}",
+                      {"field": "size"})
+    report = SynthReport(size=size, seed=seed)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        report.counts.update(registry_synth.generate(conn, size=size, seed=seed, progress=progress))
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,64 @@
+"""Platform pieces: settings, the transaction helper, the outbox."""
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from healthgrid.config import Settings
+from healthgrid.db import transaction
+from healthgrid.outbox import OutboxEvent, deliver_pending, publish
+
+
+def test_settings_default_to_sqlite_under_the_data_dir(tmp_path):
+    s = Settings(data_dir=tmp_path)
+    assert s.effective_database_url == f"sqlite:///{tmp_path.resolve()}/healthgrid.sqlite3"
+
+
+def test_settings_read_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("HEALTHGRID_DATABASE_URL", "postgresql://u@h/db")
+    monkeypatch.setenv("HEALTHGRID_FHIR__MAX_COUNT", "50")
+    s = Settings()
+    assert s.effective_database_url == "postgresql+psycopg://u@h/db"
+    assert s.fhir.max_count == 50
+
+
+def test_production_refuses_the_placeholder_secret():
+    with pytest.raises(ValidationError, match="SECRET_KEY"):
+        Settings(env="prod")
+    assert Settings(env="prod", secret_key="a-real-and-long-secret-value").env == "prod"
+
+
+def test_unknown_database_backend_is_refused():
+    with pytest.raises(ValidationError, match="sqlite:// or postgresql://"):
+        Settings(database_url="mysql://x")
+
+
+def test_nested_transactions_join_and_an_error_rolls_back_everything(session):
+    with pytest.raises(RuntimeError), transaction(session):
+        publish(session, "test.outer", {"n": 1})
+        with transaction(session):
+            publish(session, "test.inner", {"n": 2})
+        raise RuntimeError("boom")
+    assert session.scalars(select(OutboxEvent).where(OutboxEvent.topic.like("test.%"))).all() == []
+
+
+def test_outbox_delivers_each_event_once_and_retries_a_failing_handler(session):
+    seen: list[int] = []
+
+    def ok(_s, payload):
+        seen.append(payload["n"])
+
+    def broken(_s, payload):
+        raise ValueError("receiver down")
+
+    with transaction(session):
+        publish(session, "test.ok", {"n": 1})
+        publish(session, "test.broken", {"n": 2})
+    handlers = {"test.ok": [ok], "test.broken": [broken]}
+    assert deliver_pending(session, handlers) == 1
+    assert deliver_pending(session, handlers) == 0
+    assert seen == [1]
+    failed = session.scalar(select(OutboxEvent).where(OutboxEvent.topic == "test.broken"))
+    assert failed.delivered_at is None
+    assert failed.attempts == 2
+    assert "receiver down" in failed.last_error
