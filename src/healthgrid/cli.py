@@ -96,6 +96,7 @@ def _print_report(report) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    access_log: Annotated[bool, typer.Option(help="log every request")] = True,
     database_url: DatabaseUrl = None, data_dir: DataDir = None,
 ) -> None:
     """Serve the web UI, the REST API (/api) and FHIR R4 (/fhir)."""
@@ -103,7 +104,8 @@ def serve(
 
     from .app import create_app
 
-    uvicorn.run(create_app(_settings(database_url, data_dir)), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(_settings(database_url, data_dir)), host=host, port=port, log_level="info",
+                access_log=access_log)
 
 
 @app.command()
@@ -162,3 +164,7 @@ def main() -> None:
     except HealthGridError as exc:
         console.print(f"[red]{exc.code}[/red]: {exc.message}")
         raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

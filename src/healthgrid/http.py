@@ -9,7 +9,9 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
 
 from .config import Settings
@@ -51,3 +53,19 @@ def install_error_handlers(app: FastAPI, renderers: list[tuple[str, ErrorRendere
                       {"errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg"),
                                    "type": e.get("type")} for e in exc.errors()]})
         return render(request, err)
+
+
+def install_api_docs(app: FastAPI, *, path: str = "/api/docs") -> None:
+    """Swagger UI served from the ``swagger-ui-bundle`` wheel: FastAPI's default page loads
+    its scripts from a CDN, which a hospital intranet cannot reach."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(f"{path}/assets", StaticFiles(directory=str(swagger_ui_path)), name="swagger-assets")
+
+    @app.get(path, include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/api/openapi.json", title=f"{app.title} — API",
+            swagger_js_url=f"{path}/assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{path}/assets/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg")

@@ -103,3 +103,11 @@ def test_openapi_documents_the_registry(client):
     spec = client.get("/api/openapi.json").json()
     assert "/api/registry/organizations" in spec["paths"]
     assert client.get("/api/docs").status_code == 200
+
+
+def test_api_docs_page_works_offline(client):
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    assert "cdn." not in page.text and "https://" not in page.text
+    assert client.get("/api/docs/assets/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/api/docs/assets/swagger-ui.css").status_code == 200

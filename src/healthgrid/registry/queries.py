@@ -304,3 +304,49 @@ def region_summary(session: Session) -> dict[str, int]:
     return {"divisions": count(Division), "organizations": count(Organization),
             "alliances": count(Alliance), "practitioners": count(Practitioner),
             "departments": count(Department), "practice_sites": count(PracticeSite)}
+
+
+# --- Web views ------------------------------------------------------------------------
+# One call per page for registry/web.py, so the adapter stays "parse, one query, render".
+# Composed only of the queries above.
+
+
+@dataclass
+class DivisionOverview:
+    division: Division | None  # None: the whole region, whose children are the top-level divisions
+    ancestors: list[Division]
+    children: list[Division]
+    counts_by_level: dict[str, int]
+    organizations: Page
+
+
+def division_overview(
+    session: Session, code: str | None, *, levels: Sequence[str] | None = None,
+    types: Sequence[str] | None = None, offset: int = 0, limit: int = 20,
+) -> DivisionOverview:
+    """A division (or the whole region), its ancestors and children, its subtree's
+    organisation counts by level, and one page of the subtree's organisations."""
+    division = division_by_code(session, code) if code else None
+    return DivisionOverview(
+        division=division,
+        ancestors=division_ancestors(session, division) if division is not None else [],
+        children=division_children(session, division),
+        counts_by_level=organization_counts_by_level(session, division),
+        organizations=search_organizations(
+            session, OrgFilter(division_code=code, levels=levels, types=types), offset=offset, limit=limit),
+    )
+
+
+# --- FHIR views -----------------------------------------------------------------------
+# For registry/fhir.py (Location): read-only, composed of the tables above.
+
+
+def organization_ids_in_division(session: Session, division_code: str) -> list[int]:
+    """ids of the organisations attached to this very division (not its subtree), for
+    FHIR ``Location?partof=``; [] for an unknown code, since a search that names a
+    division nobody has matches nothing rather than failing."""
+    division_id = session.scalar(select(Division.id).where(Division.code == division_code))
+    if division_id is None:
+        return []
+    return list(session.scalars(select(Organization.id).where(Organization.division_id == division_id)
+                                .order_by(Organization.id)))
