@@ -12,7 +12,7 @@ from . import __version__
 from .config import Settings
 from .db import make_engine, make_sessionmaker
 from .fhir import FhirRegistry, build_fhir_router, operation_outcome_response
-from .http import install_error_handlers
+from .http import install_api_docs, install_error_handlers
 from .registry import api as registry_api
 from .registry import fhir as registry_fhir
 from .registry import web as registry_web
@@ -24,7 +24,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="HealthGrid",
         version=__version__,
         description="Regional health information platform for tiered care (分级诊疗).",
-        docs_url="/api/docs",
+        docs_url=None,
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )
@@ -40,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app, [("/fhir", operation_outcome_response),
                                  ("/api", lambda _r, e: JSONResponse(e.as_dict(), status_code=e.status)),
                                  ("/", error_page_response)])
+    install_api_docs(app)
     app.include_router(registry_api.router, prefix="/api/registry", tags=["registry"])
     app.include_router(build_fhir_router(fhir), prefix="/fhir")
     install_web(app, settings.web, routers=[registry_web.router], template_dirs=[registry_web.TEMPLATES])

@@ -111,3 +111,18 @@ def test_api_docs_page_works_offline(client):
     assert "cdn." not in page.text and "https://" not in page.text
     assert client.get("/api/docs/assets/swagger-ui-bundle.js").status_code == 200
     assert client.get("/api/docs/assets/swagger-ui.css").status_code == 200
+
+
+def test_listing_children_of_an_unknown_division_is_404_not_the_roots(client, session):
+    make_small_region(session)
+    res = client.get("/api/registry/divisions", params={"parent_code": "990000"})
+    assert res.status_code == 404
+    assert res.json()["code"] == "REG-001"
+
+
+def test_name_search_ignores_latin_letter_case_on_both_databases(client, session):
+    r = make_small_region(session)
+    url = f"/api/registry/organizations/{r.county_hospital.id}"
+    assert client.patch(url, json={"name": "Yongning County Hospital"}).status_code == 200
+    found = client.get("/api/registry/organizations", params={"name": "yongning"}).json()
+    assert [o["code"] for o in found["items"]] == [r.county_hospital.code]

@@ -6,13 +6,13 @@ import threading
 
 import pytest
 from sqlalchemy import func, select
+from tests.factories import make_small_region
 
 from healthgrid.db import make_sessionmaker
 from healthgrid.errors import Conflict, Invalid, NotFound
 from healthgrid.outbox import OutboxEvent
 from healthgrid.registry import queries, service
 from healthgrid.registry.models import Organization
-from tests.factories import make_small_region
 
 
 def _org_count(session) -> int:

@@ -38,7 +38,8 @@ def test_same_seed_gives_the_same_region_and_another_seed_another(fresh_database
 
 def test_region_has_every_tier_and_the_expected_proportions(region_session):
     s = region_session
-    counts = dict(s.execute(select(Organization.org_type, func.count()).group_by(Organization.org_type)).all())
+    by_type = select(Organization.org_type, func.count()).group_by(Organization.org_type)
+    counts = dict(s.execute(by_type).all())
     counties = s.scalars(select(Division).where(Division.level == "county")).all()
     townships = s.scalar(select(func.count()).where(Division.level == "township"))
     villages = s.scalar(select(func.count()).where(Division.level == "village"))

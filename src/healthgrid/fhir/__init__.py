@@ -1,16 +1,37 @@
-"""Generic FHIR R4 machinery (placeholder until written)."""
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+"""Generic FHIR R4 (4.0.1) machinery; contexts plug their resource providers in.
 
+Owns: typed search-parameter parsing (``search``), searchset Bundles with offset paging
+(``bundle``), the generated CapabilityStatement (``capability``), OperationOutcome errors
+with stable ``FHIR-NNN`` codes (``outcome``), validation of outgoing resources against the
+R4B models of fhir.resources (``validation``), the provider contract (``provider``), the
+registry of providers with the read / search / capabilities interactions (``registry``)
+and their HTTP binding (``router``). It imports no context: contexts import it.
 
-class FhirRegistry:
-    def __init__(self, settings):
-        self.settings = settings
+A context writes ``<Resource>Provider(ResourceProvider)`` classes in its ``fhir.py`` and
+registers them with ``registry.register(provider)``; ``app.py`` calls each context's
+``register(fhir_registry)`` and mounts ``build_fhir_router(fhir_registry)`` at ``/fhir``.
+"""
 
+from .outcome import ERROR_SYSTEM, FhirError, bad_value, operation_outcome, operation_outcome_response
+from .output import FHIR_JSON, prune
+from .provider import ResourceProvider, SearchResult
+from .registry import FhirRegistry
+from .router import build_fhir_router
+from .search import (
+    ANY,
+    ID_PARAM,
+    Clause,
+    NoMatch,
+    ParamType,
+    Reference,
+    SearchParamDef,
+    SearchRequest,
+    Token,
+    any_of,
+)
 
-def build_fhir_router(registry):
-    return APIRouter()
-
-
-def operation_outcome_response(request, exc):
-    return JSONResponse({"resourceType": "OperationOutcome"}, status_code=exc.status)
+__all__ = [
+    "ANY", "ERROR_SYSTEM", "FHIR_JSON", "ID_PARAM", "Clause", "FhirError", "FhirRegistry", "NoMatch",
+    "ParamType", "Reference", "ResourceProvider", "SearchParamDef", "SearchRequest", "SearchResult", "Token",
+    "any_of", "bad_value", "build_fhir_router", "operation_outcome", "operation_outcome_response", "prune",
+]

@@ -39,6 +39,8 @@ def _page(session: Session, stmt: Select, offset: int, limit: int, order_by) -> 
 
 
 def _like(text: str) -> str:
+    """A contains-pattern (matched with ILIKE: case-insensitive for Latin letters on both
+    databases) with LIKE's own wildcards escaped."""
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
@@ -75,7 +77,7 @@ def search_divisions(
 ) -> Page:
     stmt = select(Division)
     if name:
-        stmt = stmt.where(Division.name.like(_like(name), escape="\\"))
+        stmt = stmt.where(Division.name.ilike(_like(name), escape="\\"))
     if code:
         stmt = stmt.where(Division.code == code)
     if level:
@@ -83,8 +85,7 @@ def search_divisions(
     if ids is not None:
         stmt = stmt.where(Division.id.in_(ids))
     if parent_code:
-        parent = session.scalar(select(Division.id).where(Division.code == parent_code))
-        stmt = stmt.where(Division.parent_id == parent)
+        stmt = stmt.where(Division.parent_id == division_by_code(session, parent_code).id)
     return _page(session, stmt, offset, limit, [Division.code])
 
 
@@ -110,7 +111,7 @@ def search_organizations(session: Session, f: OrgFilter, *, offset: int = 0, lim
         stmt = stmt.where(Organization.id.in_(f.ids))
     if f.name:
         stmt = stmt.where(Organization.name == f.name if f.name_exact
-                          else Organization.name.like(_like(f.name), escape="\\"))
+                          else Organization.name.ilike(_like(f.name), escape="\\"))
     if f.codes is not None:
         stmt = stmt.where(Organization.code.in_(f.codes))
     if f.types is not None:
@@ -125,7 +126,7 @@ def search_organizations(session: Session, f: OrgFilter, *, offset: int = 0, lim
     if f.address:
         pat = _like(f.address)
         stmt = stmt.join(Division, Division.id == Organization.division_id).where(
-            or_(Organization.address.like(pat, escape="\\"), Division.name.like(pat, escape="\\")))
+            or_(Organization.address.ilike(pat, escape="\\"), Division.name.ilike(pat, escape="\\")))
     if f.active is not None:
         stmt = stmt.where(Organization.active.is_(f.active))
     if f.alliance_id is not None:
@@ -228,7 +229,7 @@ def search_practitioners(
         stmt = stmt.where(Practitioner.id.in_(ids))
     if name:
         stmt = stmt.where(Practitioner.name == name if name_exact
-                          else Practitioner.name.like(_like(name), escape="\\"))
+                          else Practitioner.name.ilike(_like(name), escape="\\"))
     if licence_nos is not None:
         stmt = stmt.where(Practitioner.licence_no.in_(licence_nos))
     if sexes is not None:
@@ -287,7 +288,7 @@ def search_services(
     if kinds is not None:
         stmt = stmt.where(HealthcareService.kind.in_(kinds))
     if name:
-        stmt = stmt.where(HealthcareService.name.like(_like(name), escape="\\"))
+        stmt = stmt.where(HealthcareService.name.ilike(_like(name), escape="\\"))
     return _page(session, stmt, offset, limit, [HealthcareService.id])
 
 

@@ -1,0 +1,81 @@
+"""FHIR read and search throughput on the generated ``city`` region, over HTTP.
+
+HealthGrid (``healthgrid serve``) and a bare ASGI endpoint (``bench/bare_asgi.py``) are
+served by the same uvicorn, one process each, the same way, in the same run; wrk drives
+each with the same concurrency. The ratio HealthGrid / bare is the figure to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import free_port, fresh_database, server, uvicorn_args, wrk  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from healthgrid.db import make_engine  # noqa: E402
+from healthgrid.migrate import upgrade  # noqa: E402
+from healthgrid.registry.models import Division, Organization  # noqa: E402
+from healthgrid.synth import generate_region  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--database-url", help="PostgreSQL admin URL; default: a temp SQLite file")
+    ap.add_argument("--size", default="city")
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=16)
+    args = ap.parse_args()
+
+    url, drop = fresh_database(args.database_url, "fhir")
+    try:
+        upgrade(url)
+        engine = make_engine(url)
+        report = generate_region(engine, size=args.size, seed=1)
+        with engine.connect() as conn:
+            org_ids = conn.scalars(select(Organization.id)).all()
+            levels = Division.level.in_(["county", "township"])
+            names = conn.scalars(select(Division.name).where(levels)).all()
+        engine.dispose()
+        rng = random.Random(1)
+        reads = [f"/fhir/Organization/{i}" for i in rng.sample(org_ids, min(500, len(org_ids)))]
+        searches = [f"/fhir/Organization?name={quote(n[:2])}&_count=20" for n in rng.sample(names, 200)]
+        print(f"region '{args.size}': {report.counts['reg_organization']:,} organisations, "
+              f"database {url.split('://')[0]}, wrk -t1 -c{args.connections} -d{args.seconds}s")
+        results = measure(url, reads, searches, args)
+    finally:
+        drop()
+    print_table(results)
+
+
+def measure(url: str, reads: list[str], searches: list[str], args) -> dict[str, dict]:
+    hg_port, bare_port = free_port(), free_port()
+    hg_cmd = [sys.executable, "-m", "healthgrid.cli", "serve", "--port", str(hg_port), "--no-access-log",
+              "--database-url", url]
+    results = {}
+    with server(uvicorn_args("bare_asgi:app", bare_port), bare_port,
+                env={"PYTHONPATH": str(Path(__file__).parent)}) as bare:
+        results["bare ASGI endpoint"] = wrk(bare, ["/x"], seconds=args.seconds, connections=args.connections)
+    with server(hg_cmd, hg_port, env={"HEALTHGRID_ENV": "test"}) as hg:
+        wrk(hg, reads[:50], seconds=2, connections=args.connections)  # warm-up
+        results["Organization/{id} read"] = wrk(hg, reads, seconds=args.seconds, connections=args.connections)
+        results["Organization?name= search"] = wrk(hg, searches, seconds=args.seconds,
+                                                  connections=args.connections)
+    return results
+
+
+def print_table(results: dict[str, dict]) -> None:
+    base = results["bare ASGI endpoint"]["rps"]
+    print(f"{'scenario':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>9}{'ratio':>9}")
+    for name, r in results.items():
+        print(f"{name:<28}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}{r['non2xx']:>9}"
+              f"{r['rps'] / base:>9.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Errors of the FHIR surface and their one rendering: the OperationOutcome.
+
+Owns the stable ``FHIR-NNN`` codes raised by the core (search parsing, routing, content
+negotiation, output validation) and ``operation_outcome_response``, which turns any
+``HealthGridError`` raised under ``/fhir`` — ours or a context's — into an R4
+OperationOutcome with the error's HTTP status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from ..errors import HealthGridError
+from .output import fhir_json_response, wants_pretty
+
+ERROR_SYSTEM = "https://healthgrid.example/fhir/CodeSystem/error"
+
+# Stable codes of the FHIR core; clients and tests rely on them.
+UNKNOWN_TYPE = "FHIR-001"  # 404: no provider for this resource type
+UNKNOWN_PARAMETER = "FHIR-002"  # 400: search parameter not supported for this type
+BAD_VALUE = "FHIR-003"  # 400: malformed or out-of-range parameter value
+UNKNOWN_MODIFIER = "FHIR-004"  # 400: modifier not supported for this parameter
+UNSUPPORTED_INTERACTION = "FHIR-005"  # 405: e.g. create, delete, history
+UNSUPPORTED_FORMAT = "FHIR-006"  # 406 / 415: only JSON is spoken here
+INVALID_OUTPUT = "FHIR-007"  # 500: a mapper built a resource that is not valid R4
+RESOURCE_NOT_FOUND = "FHIR-008"  # 404: no resource with this id
+INTERNAL_ERROR = "FHIR-009"  # 500: anything unexpected
+
+
+class FhirError(HealthGridError):
+    """A coded error of the FHIR surface; status and FHIR issue code are per instance
+    because one kind of fault (an unsupported thing) maps to several statuses."""
+
+    def __init__(self, code: str, message: str, *, status: int = 400, issue: str = "invalid",
+                 detail: dict[str, Any] | None = None):
+        super().__init__(code, message, detail)
+        self.status = status
+        self.fhir_code = issue
+
+
+def bad_value(parameter: str, message: str) -> FhirError:
+    return FhirError(BAD_VALUE, f"search parameter '{parameter}': {message}", issue="value",
+                     detail={"parameter": parameter})
+
+
+def operation_outcome(exc: HealthGridError) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{
+            "severity": "error",
+            "code": exc.fhir_code,
+            "details": {"coding": [{"system": ERROR_SYSTEM, "code": exc.code}], "text": exc.message},
+            "diagnostics": exc.message,
+        }],
+    }
+
+
+def operation_outcome_response(request: Request, exc: HealthGridError) -> Response:
+    """The renderer app.py installs for every path under /fhir."""
+    headers = {"Allow": exc.detail["allow"]} if exc.status == 405 and "allow" in exc.detail else None
+    return fhir_json_response(operation_outcome(exc), status=exc.status,
+                              pretty=wants_pretty(request), headers=headers)

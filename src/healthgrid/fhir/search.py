@@ -1,0 +1,317 @@
+"""Typed FHIR search: parameter definitions, parsed values, and the parser.
+
+A provider declares its parameters once as ``SearchParamDef``s (the CapabilityStatement
+is generated from them); ``parse_search`` turns the raw query items into a
+``SearchRequest``: per occurrence of a parameter its name, modifier and OR-values
+(comma-separated), occurrences of the same parameter AND-ed (FHIR R4 search.html: a comma
+separates alternatives, a repeated parameter must hold for each occurrence). Anything it
+does not understand is refused with a coded 400, never ignored, so a client never mistakes
+an unfiltered result for a filtered one.
+
+String semantics (a documented choice): without a modifier a string matches when the
+value is *contained* in the element (R4 says starts-with). Chinese names are searched by
+any part — "人民医院" must find "广州市第一人民医院" — and the registry's queries match by
+containment. ``:contains`` is accepted as the same thing; ``:exact`` is whole-value,
+case-sensitive equality. (Case handling of containment is the database's: Chinese has no
+case; Latin letters fold on SQLite and not on PostgreSQL.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from .outcome import UNKNOWN_MODIFIER, UNKNOWN_PARAMETER, FhirError, bad_value
+
+T = TypeVar("T")
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")  # R4 datatypes.html#id
+ID_RULE = "is not a valid resource id (1-64 of A-Z a-z 0-9 - .)"
+_DIGITS = re.compile(r"^[0-9]+$")
+MAX_OFFSET = 2**31 - 1  # beyond this OFFSET overflows a 32-bit bound on some databases
+
+# Accepted and ignored: they change neither the matches nor the paging.
+IGNORED_PARAMS = frozenset({"_format", "_pretty", "_totalMethod", "_total"})
+PAGING_PARAMS = frozenset({"_count", "_offset", "_summary"})
+
+
+class ParamType(StrEnum):
+    STRING = "string"
+    TOKEN = "token"
+    REFERENCE = "reference"
+
+
+@dataclass(frozen=True)
+class SearchParamDef:
+    """One search parameter of one resource type, as declared by its provider.
+
+    ``modifiers``: the modifiers accepted besides none (reference parameters also accept
+    their target types, ``partof:Organization``). ``codes``: a closed set of token codes
+    (``true``/``false``). ``multiple_or`` / ``repeatable``: whether the backing query can
+    take comma-separated alternatives / repeated (AND) occurrences.
+    """
+
+    name: str
+    type: ParamType
+    documentation: str
+    modifiers: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    codes: tuple[str, ...] | None = None
+    multiple_or: bool = True
+    repeatable: bool = True
+
+    def allowed_modifiers(self) -> tuple[str, ...]:
+        return self.modifiers + (self.targets if self.type is ParamType.REFERENCE else ())
+
+
+ID_PARAM = SearchParamDef("_id", ParamType.TOKEN, "Logical id of the resource.")
+
+
+@dataclass(frozen=True)
+class Token:
+    """``[system]|code``. ``system`` None: any system; "" : explicitly no system.
+    ``code`` None: any code of ``system`` (``system|``)."""
+
+    system: str | None
+    code: str | None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """``Type/id`` or a bare ``id``; ``type`` is None only when the parameter has several
+    targets and the client named none."""
+
+    type: str | None
+    id: str
+
+
+Value = str | Token | Reference
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One occurrence of a parameter: its values are alternatives (OR)."""
+
+    name: str
+    modifier: str | None
+    values: tuple[Value, ...]
+    raw: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}:{self.modifier}" if self.modifier else self.name
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    resource_type: str
+    clauses: tuple[Clause, ...] = ()
+    count: int = 20
+    offset: int = 0
+
+    def of(self, name: str) -> list[Clause]:
+        return [c for c in self.clauses if c.name == name]
+
+    def single(self, name: str) -> Clause | None:
+        found = self.of(name)
+        return found[0] if found else None
+
+    def query_items(self, *, count: int | None = None, offset: int | None = None) -> list[tuple[str, str]]:
+        """The request as query items (raw values kept), for self/next/previous links."""
+        items = [(c.key, c.raw) for c in self.clauses]
+        items.append(("_count", str(self.count if count is None else count)))
+        items.append(("_offset", str(self.offset if offset is None else offset)))
+        return items
+
+    @classmethod
+    def for_id(cls, resource_type: str, resource_id: str) -> SearchRequest:
+        return cls(resource_type, (Clause("_id", None, (resource_id,), resource_id),), count=1)
+
+
+class NoMatch(Exception):
+    """Raised by a provider when the request provably matches nothing (an identifier of a
+    foreign system, a reference that cannot exist); the core answers with total 0."""
+
+
+# A converter's answer for a value that every resource matches (a token ``system|`` of the
+# system the element is always coded in).
+ANY: Any = object()
+
+
+def any_of(request: SearchRequest, name: str, convert: Callable[[Any], T | None]) -> set[T] | None:
+    """The values a single-valued element may take: the converted OR-values of each
+    occurrence, intersected across occurrences (AND). ``convert`` returns None for a value
+    that cannot match, ``ANY`` for one that always does. None when the parameter does not
+    constrain; NoMatch when nothing can match."""
+    result: set[T] | None = None
+    for clause in request.of(name):
+        converted = [convert(x) for x in clause.values]
+        if any(v is ANY for v in converted):
+            continue
+        allowed = {v for v in converted if v is not None}
+        result = allowed if result is None else result & allowed
+        if not result:
+            raise NoMatch(name)
+    return result
+
+
+def split_escaped(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` unless escaped with a backslash (R4 search.html#escaping:
+    ``\\,`` ``\\|`` ``\\$`` ``\\\\``); escapes are kept for ``unescape``."""
+    parts, current, i = [], [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            current.append(text[i:i + 2])
+            i += 2
+            continue
+        if ch == sep:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def unescape(text: str) -> str:
+    return re.sub(r"\\([\\,|$])", r"\1", text)
+
+
+def parse_search(resource_type: str, items: Iterable[tuple[str, str]], params: Sequence[SearchParamDef],
+                 *, default_count: int, max_count: int) -> SearchRequest:
+    """Parse raw query (or form) items into a typed request; FhirError on anything unknown
+    or malformed. ``_count`` above ``max_count`` is lowered to it (R4 search.html#count lets
+    a server return fewer); the links then show the effective count."""
+    by_name = {p.name: p for p in params}
+    clauses: list[Clause] = []
+    paging: dict[str, str] = {}
+    for key, raw in items:
+        name, _, modifier = key.partition(":")
+        if name in IGNORED_PARAMS:
+            continue
+        if name in PAGING_PARAMS:
+            if name in paging:
+                raise bad_value(name, "given more than once")
+            paging[name] = raw
+            continue
+        definition = by_name.get(name)
+        if definition is None:
+            raise _unknown_parameter(resource_type, name, by_name)
+        clauses.append(parse_clause(definition, modifier or None, raw))
+    _check_repeats(clauses, by_name)
+    count, offset = parse_paging(paging, default_count=default_count, max_count=max_count)
+    return SearchRequest(resource_type, tuple(clauses), count=count, offset=offset)
+
+
+def _unknown_parameter(resource_type: str, name: str, by_name: dict[str, SearchParamDef]) -> FhirError:
+    supported = ", ".join(sorted(by_name) + ["_count", "_offset"])
+    return FhirError(UNKNOWN_PARAMETER, f"unknown search parameter '{name}' for {resource_type}; "
+                                        f"supported: {supported}",
+                     issue="not-supported", detail={"parameter": name})
+
+
+def _check_repeats(clauses: list[Clause], by_name: dict[str, SearchParamDef]) -> None:
+    seen: set[str] = set()
+    for clause in clauses:
+        if clause.name in seen and not by_name[clause.name].repeatable:
+            raise bad_value(clause.name, "may be given only once here (repeating it to AND values "
+                                         "is not supported for this parameter)")
+        seen.add(clause.name)
+
+
+def parse_clause(definition: SearchParamDef, modifier: str | None, raw: str) -> Clause:
+    name = definition.name
+    if modifier is not None and modifier not in definition.allowed_modifiers():
+        allowed = ", ".join(f":{m}" for m in definition.allowed_modifiers()) or "none"
+        raise FhirError(UNKNOWN_MODIFIER, f"search parameter '{name}' does not support the modifier "
+                                          f":{modifier}; supported: {allowed}",
+                        issue="not-supported", detail={"parameter": name, "modifier": modifier})
+    if raw == "":
+        raise bad_value(name, "empty value")
+    pieces = split_escaped(raw, ",")
+    if len(pieces) > 1 and not definition.multiple_or:
+        raise bad_value(name, "takes one value here; comma-separated alternatives (OR) are not "
+                              "supported for this parameter (escape a literal comma as \\,)")
+    values = tuple(_parse_value(definition, modifier, piece) for piece in pieces)
+    return Clause(name, modifier, values, raw)
+
+
+def _parse_value(definition: SearchParamDef, modifier: str | None, piece: str) -> Value:
+    if piece == "":
+        raise bad_value(definition.name, "empty alternative in a comma-separated list")
+    if definition.name == "_id":
+        return parse_id(definition.name, unescape(piece))
+    if definition.type is ParamType.STRING:
+        return unescape(piece)
+    if definition.type is ParamType.TOKEN:
+        return parse_token(definition, piece)
+    return parse_reference(definition, modifier, unescape(piece))
+
+
+def parse_id(name: str, value: str) -> str:
+    if not ID_PATTERN.match(value):
+        raise bad_value(name, f"{value!r} {ID_RULE}")
+    return value
+
+
+def parse_token(definition: SearchParamDef, piece: str) -> Token:
+    parts = split_escaped(piece, "|")
+    if len(parts) > 2:
+        raise bad_value(definition.name, f"{unescape(piece)!r} has more than one '|' "
+                                         f"(expected [system]|code)")
+    if len(parts) == 1:
+        token = Token(None, unescape(parts[0]))
+    else:
+        system, code = unescape(parts[0]), unescape(parts[1])
+        if not system and not code:
+            raise bad_value(definition.name, "'|' alone names neither a system nor a code")
+        token = Token(system, code or None)
+    if definition.codes is not None and token.code not in definition.codes:
+        shown = repr(token.code) if token.code else "a missing code"
+        raise bad_value(definition.name, f"{shown} is not one of {', '.join(definition.codes)}")
+    return token
+
+
+def parse_reference(definition: SearchParamDef, modifier: str | None, value: str) -> Reference:
+    name = definition.name
+    if "://" in value:
+        raise bad_value(name, f"{value!r}: absolute references are not supported; use Type/id or id")
+    parts = value.split("/")
+    if len(parts) == 1:
+        rtype = modifier or (definition.targets[0] if len(definition.targets) == 1 else None)
+        return Reference(rtype, parse_id(name, value))
+    if len(parts) != 2:
+        raise bad_value(name, f"{value!r} is not a reference of the form Type/id")
+    rtype, rid = parts
+    if rtype not in definition.targets or (modifier and modifier != rtype):
+        expected = modifier or " or ".join(definition.targets)
+        raise bad_value(name, f"{value!r} refers to a {rtype}; expected a reference to {expected}")
+    return Reference(rtype, parse_id(name, rid))
+
+
+def parse_paging(paging: dict[str, str], *, default_count: int, max_count: int) -> tuple[int, int]:
+    count = default_count
+    if "_count" in paging:
+        count = min(parse_non_negative("_count", paging["_count"]), max_count)
+    summary = paging.get("_summary")
+    if summary == "count":  # R4 search.html#summary: totals only — the same as _count=0
+        count = 0
+    elif summary not in (None, "false"):
+        raise bad_value("_summary", f"{summary!r} is not supported; use count or false")
+    offset = parse_non_negative("_offset", paging["_offset"]) if "_offset" in paging else 0
+    if offset > MAX_OFFSET:
+        raise bad_value("_offset", f"must be at most {MAX_OFFSET}")
+    return count, offset
+
+
+def parse_non_negative(name: str, raw: str) -> int:
+    if not _DIGITS.match(raw):
+        raise bad_value(name, f"{raw!r} is not a non-negative integer")
+    digits = raw.lstrip("0") or "0"
+    # Cap before int(): Python refuses to parse integers of more than 4,300 digits.
+    return int(digits) if len(digits) <= 18 else 10**18
