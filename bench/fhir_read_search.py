@@ -44,7 +44,8 @@ def main() -> None:
         engine.dispose()
         rng = random.Random(1)
         reads = [f"/fhir/Organization/{i}" for i in rng.sample(org_ids, min(500, len(org_ids)))]
-        searches = [f"/fhir/Organization?name={quote(n[:2])}&_count=20" for n in rng.sample(names, 200)]
+        picked = rng.sample(names, min(200, len(names)))
+        searches = [f"/fhir/Organization?name={quote(n[:2])}&_count=20" for n in picked]
         print(f"region '{args.size}': {report.counts['reg_organization']:,} organisations, "
               f"database {url.split('://')[0]}, wrk -t1 -c{args.connections} -d{args.seconds}s")
         results = measure(url, reads, searches, args)
@@ -63,9 +64,19 @@ def measure(url: str, reads: list[str], searches: list[str], args) -> dict[str, 
         results["bare ASGI endpoint"] = wrk(bare, ["/x"], seconds=args.seconds, connections=args.connections)
     with server(hg_cmd, hg_port, env={"HEALTHGRID_ENV": "test"}) as hg:
         wrk(hg, reads[:50], seconds=2, connections=args.connections)  # warm-up
+        # Our own app's floor: routing + a sync endpoint, no database.
+        results["HealthGrid /healthz"] = wrk(hg, ["/healthz"], seconds=args.seconds,
+                                             connections=args.connections)
         results["Organization/{id} read"] = wrk(hg, reads, seconds=args.seconds, connections=args.connections)
         results["Organization?name= search"] = wrk(hg, searches, seconds=args.seconds,
                                                   connections=args.connections)
+    # The same read with outgoing validation (fhir.resources R4B) switched off: its cost.
+    hg_port = free_port()
+    hg_cmd[hg_cmd.index("--port") + 1] = str(hg_port)
+    no_validation = {"HEALTHGRID_ENV": "test", "HEALTHGRID_FHIR__VALIDATE_OUTPUT": "false"}
+    with server(hg_cmd, hg_port, env=no_validation) as hg:
+        wrk(hg, reads[:50], seconds=2, connections=args.connections)
+        results["read, validation off"] = wrk(hg, reads, seconds=args.seconds, connections=args.connections)
     return results
 
 

@@ -4,7 +4,7 @@ web page)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -13,14 +13,21 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from .config import Settings
 from .errors import HealthGridError, Invalid
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessionmaker() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session per request. Creating one does no I/O, so it happens on the event loop; a
+    sync generator dependency would cost two thread-pool hops per request. Closing returns
+    the connection to the pool (a rollback round trip), so that runs in the pool."""
+    session = request.app.state.sessionmaker()
+    try:
         yield session
+    finally:
+        await run_in_threadpool(session.close)
 
 
 def get_settings(request: Request) -> Settings:

@@ -58,8 +58,9 @@ class FhirRoute(APIRoute):
         return guarded
 
 
-def negotiate(request: Request) -> None:
-    """JSON only: ``_format`` (which wins, as R4 http.html says) or the Accept header."""
+async def negotiate(request: Request) -> None:
+    """JSON only: ``_format`` (which wins, as R4 http.html says) or the Accept header.
+    Async although it awaits nothing: a sync dependency costs a thread-pool hop per request."""
     fmt = request.query_params.get("_format")
     if fmt is not None:
         # An unencoded '+' in a query string arrives as a space.

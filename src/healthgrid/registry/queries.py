@@ -31,11 +31,16 @@ class Page:
 
 
 def _page(session: Session, stmt: Select, offset: int, limit: int, order_by) -> Page:
+    """One page and the total. The page is read first: when it is the first page and not
+    full, its length is the total and the COUNT query is skipped (most searches and every
+    read by id end there)."""
+    rows: list[Any] = []
+    if limit > 0:
+        rows = list(session.scalars(stmt.order_by(*order_by).offset(offset).limit(limit)).unique().all())
+        if offset == 0 and len(rows) < limit:
+            return Page(len(rows), rows)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    if limit <= 0:
-        return Page(total, [])
-    rows = session.scalars(stmt.order_by(*order_by).offset(offset).limit(limit)).unique().all()
-    return Page(total, list(rows))
+    return Page(total, rows)
 
 
 def _like(text: str) -> str:
@@ -56,6 +61,16 @@ def division_by_code(session: Session, code: str) -> Division:
     if div is None:
         raise NotFound("REG-001", f"unknown division code {code!r}", {"field": "division_code"})
     return div
+
+
+def divisions_by_ids(session: Session, ids: Sequence[int]) -> list[Division]:
+    if not ids:
+        return []
+    return list(session.scalars(select(Division).where(Division.id.in_(ids))))
+
+
+def organization_or_none(session: Session, org_id: int) -> Organization | None:
+    return session.get(Organization, org_id)
 
 
 def division_ancestors(session: Session, division: Division) -> list[Division]:

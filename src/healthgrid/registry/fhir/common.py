@@ -110,7 +110,6 @@ def division_chains(session: Session, divisions: Iterable[Any]) -> dict[int, lis
     known = {div.id: div for div in divisions}
     wanted = sorted({a for div in known.values() for a in ancestor_ids(div)} - set(known))
     if wanted:
-        found = q.search_divisions(session, ids=wanted, limit=len(wanted)).items
-        known.update((div.id, div) for div in found)
+        known.update((div.id, div) for div in q.divisions_by_ids(session, wanted))
     return {div.id: [known[a] for a in ancestor_ids(div) if a in known] + [div]
             for div in list(known.values())}

@@ -64,6 +64,13 @@ class OrganizationProvider(ResourceProvider):
         chains = division_chains(session, [org.division for org in page.items])
         return SearchResult(page.total, [organization_to_fhir(o, chains[o.division_id]) for o in page.items])
 
+    def read(self, session: Session, resource_id: str) -> dict[str, Any] | None:
+        org_id = db_id(resource_id)
+        org = q.organization_or_none(session, org_id) if org_id is not None else None
+        if org is None:
+            return None
+        return organization_to_fhir(org, division_chains(session, [org.division])[org.division_id])
+
 
 def org_filter(request: SearchRequest) -> q.OrgFilter:
     name, address = request.single("name"), request.single("address")
