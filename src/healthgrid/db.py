@@ -60,12 +60,17 @@ def utcnow() -> datetime:
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and real transactional BEGIN."""
     parsed = make_url(url)
+    # Pools sized for the server's thread pool: a connection checked in beyond pool_size is
+    # closed, and reopening one per request under load (plus SQLite's PRAGMAs) was measured
+    # to cost more than the query itself (bench/fhir_read_search.py).
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, echo=echo, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
+        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=30)
+    in_memory = not parsed.database or parsed.database == ":memory:"
+    if not in_memory:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
-        url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+        url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30},
+        **({} if in_memory else {"pool_size": 20, "max_overflow": 20}),
     )
 
     @event.listens_for(engine, "connect")
