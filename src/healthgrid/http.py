@@ -63,8 +63,8 @@ def install_error_handlers(app: FastAPI, renderers: list[tuple[str, ErrorRendere
 
 
 def install_api_docs(app: FastAPI, *, path: str = "/api/docs") -> None:
-    """Swagger UI served from the ``swagger-ui-bundle`` wheel: FastAPI's default page loads
-    its scripts from a CDN, which a hospital intranet cannot reach."""
+    """Swagger UI served from the ``swagger-ui-bundle-v2`` wheel: FastAPI's default page
+    loads its scripts from a CDN, which a hospital intranet cannot reach."""
     from swagger_ui_bundle import swagger_ui_path
 
     app.mount(f"{path}/assets", StaticFiles(directory=str(swagger_ui_path)), name="swagger-assets")

@@ -170,3 +170,13 @@ def test_unknown_division_shows_the_error_page(page, live_server):
     assert page.locator("code.error-code").inner_text() == "REG-001"
     assert page.locator("h1").inner_text() == "未找到"
     assert page.requested_hosts == {"127.0.0.1"}
+
+
+def test_api_docs_render_offline_in_the_browser(page, live_server, tmp_path):
+    """Swagger UI comes from a wheel and must be able to read FastAPI's OpenAPI 3.1 document
+    (Swagger UI 4 cannot: it shows 'Unable to render this definition')."""
+    page.goto(live_server + "/api/docs")
+    page.locator(".opblock-summary-path", has_text="/api/registry/organizations").first.wait_for()
+    assert page.get_by_text("Unable to render this definition").count() == 0
+    assert page.requested_hosts == {"127.0.0.1"}
+    _shot(page, tmp_path, "api-docs")
