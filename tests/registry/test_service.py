@@ -219,3 +219,21 @@ def _drop_prefix(maker, prefix: str) -> None:
         s.execute(delete(m.Organization).where(m.Organization.code.like(f"{prefix}-%")))
         s.execute(delete(m.Division).where(m.Division.code.like(f"{prefix}%")).execution_options(
             synchronize_session=False))
+
+
+def test_facility_staff_list_puts_primary_site_first_then_seniority(session):
+    r = make_small_region(session)
+    hosp = r.county_hospital.id
+    for licence, name, title in [("120209100000101", "赵一", "nurse"),
+                                 ("120209100000102", "钱二", "chief_physician"),
+                                 ("120209100000103", "孙三", "resident_physician")]:
+        p = service.create_practitioner(session, licence_no=licence, name=name, sex="F", title=title)
+        service.add_practice_site(session, practitioner_id=p.id, org_id=hosp, is_primary=True)
+    visiting = service.create_practitioner(session, licence_no="120209100000104", name="李四", sex="M",
+                                           title="chief_physician")
+    service.add_practice_site(session, practitioner_id=visiting.id, org_id=hosp, is_primary=False)
+    detail = queries.organization_detail(session, hosp, staff_limit=3)
+    assert [p.name for p, _ in detail.staff] == ["钱二", "张晓明", "孙三"]
+    assert detail.staff_total == 5
+    everyone = queries.organization_detail(session, hosp).staff
+    assert [p.name for p, _ in everyone][-2:] == ["赵一", "李四"]

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..errors import NotFound
+from . import domain as d
 from .models import (
     Alliance,
     AllianceMember,
@@ -184,8 +185,12 @@ def organization_detail(session: Session, org_id: int, *, staff_limit: int = 200
     staff_stmt = (select(Practitioner, PracticeSite).join(PracticeSite, PracticeSite.practitioner_id
                   == Practitioner.id).where(PracticeSite.org_id == org_id))
     staff_total = session.scalar(select(func.count()).select_from(staff_stmt.subquery())) or 0
-    staff = [tuple(r) for r in session.execute(
-        staff_stmt.order_by(Practitioner.title, Practitioner.id).limit(staff_limit)).all()]
+    # Primary-site staff first, then multi-site (多点执业); each by seniority of title (the
+    # order of PRACTITIONER_TITLES), then name — in SQL, so the first page is the right one.
+    seniority = case({code: i for i, code in enumerate(d.PRACTITIONER_TITLES)},
+                     value=Practitioner.title, else_=len(d.PRACTITIONER_TITLES))
+    staff = [tuple(r) for r in session.execute(staff_stmt.order_by(
+        PracticeSite.is_primary.desc(), seniority, Practitioner.name, Practitioner.id).limit(staff_limit))]
     return OrgDetail(
         org=org, parent=parent,
         ancestors=division_ancestors(session, org.division) + [org.division],

@@ -153,13 +153,6 @@ class Labels:
         """A department named other than its catalogue name (e.g. 心内一科) shows that name too."""
         return dept.name != pick(d.DEPARTMENTS.get(dept.code), "zh")
 
-    def staff_in_order(self, staff: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
-        """Primary-site staff first, then multi-site; each by seniority of title (the order of
-        ``PRACTITIONER_TITLES``), then name."""
-        rank = {code: i for i, code in enumerate(d.PRACTITIONER_TITLES)}
-        return sorted(staff, key=lambda row: (not row[1].is_primary, rank.get(row[0].title, len(rank)),
-                                              row[0].name))
-
     def title(self, code: str) -> str:
         return self._of(d.PRACTITIONER_TITLES, code)
 
