@@ -158,6 +158,13 @@ def organization_by_id(session: Session, org_id: int) -> Organization:
     return org
 
 
+def organization_by_code(session: Session, code: str) -> Organization:
+    org = session.scalar(select(Organization).where(Organization.code == code))
+    if org is None:
+        raise NotFound("REG-013", f"organisation code {code!r} not found", {"field": "org_code"})
+    return org
+
+
 def organization_counts_by_level(session: Session, division: Division | None) -> dict[str, int]:
     stmt = select(Organization.level, func.count()).group_by(Organization.level)
     if division is not None:

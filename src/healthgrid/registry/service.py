@@ -19,6 +19,7 @@ from .. import outbox
 from ..db import transaction
 from ..errors import Conflict, Invalid, NotFound
 from . import domain as d
+from . import queries
 from .models import (
     Alliance,
     AllianceMember,
@@ -41,25 +42,10 @@ def _flush_unique(session: Session, code: str, message: str) -> None:
         raise Conflict(code, message) from exc
 
 
-def get_division(session: Session, code: str) -> Division:
-    div = session.scalar(select(Division).where(Division.code == code))
-    if div is None:
-        raise NotFound("REG-001", f"unknown division code {code!r}", {"field": "division_code"})
-    return div
-
-
-def get_organization(session: Session, org_id: int) -> Organization:
-    org = session.get(Organization, org_id)
-    if org is None:
-        raise NotFound("REG-013", f"organisation {org_id} not found", {"field": "org_id"})
-    return org
-
-
-def get_organization_by_code(session: Session, code: str) -> Organization:
-    org = session.scalar(select(Organization).where(Organization.code == code))
-    if org is None:
-        raise NotFound("REG-013", f"organisation code {code!r} not found", {"field": "org_code"})
-    return org
+# Lookups that raise the coded NotFound live in queries; other contexts call them here.
+get_division = queries.division_by_code
+get_organization = queries.organization_by_id
+get_organization_by_code = queries.organization_by_code
 
 
 def create_division(
