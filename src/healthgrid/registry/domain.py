@@ -306,6 +306,16 @@ def check_licence(licence_no: str) -> None:
                       {"field": "licence_no"})
 
 
+def parse_enum(kind: type[StrEnum], value: str, code: str, field: str) -> StrEnum:
+    """``value`` as a member of ``kind``, or ``Invalid(code)`` naming the field and the choices."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise Invalid(code, f"unknown {field} {value!r}; expected one of {allowed}",
+                      {"field": field}) from None
+
+
 def check_choice(value: str, table: dict, code: str, field: str) -> None:
     if value not in table:
         raise Invalid(code, f"unknown {field} {value!r}; expected one of {', '.join(table)}",

@@ -7,7 +7,6 @@ between two writers still ends in one row and a ``Conflict`` for the other.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -52,7 +51,7 @@ def create_division(
     session: Session, *, code: str, name: str, level: str, parent_code: str | None = None
 ) -> Division:
     with transaction(session):
-        lvl = _enum(d.DivisionLevel, level, "REG-005", "level")
+        lvl = d.parse_enum(d.DivisionLevel, level, "REG-005", "level")
         if not name.strip():
             raise Invalid("REG-006", "division name must not be empty", {"field": "name"})
         parent = get_division(session, parent_code) if parent_code else None
@@ -117,8 +116,8 @@ def update_organization(session: Session, org_id: int, changes: dict[str, Any]) 
 
 
 def _apply_org(org: Organization, values: dict[str, Any]) -> None:
-    lvl = _enum(d.OrgLevel, values["level"], "REG-011", "level")
-    typ = _enum(d.OrgType, values["org_type"], "REG-015", "org_type")
+    lvl = d.parse_enum(d.OrgLevel, values["level"], "REG-011", "level")
+    typ = d.parse_enum(d.OrgType, values["org_type"], "REG-015", "org_type")
     d.check_org_level(typ, lvl)
     d.check_grade(values["grade_level"], values["grade_class"])
     if not (values["name"] or "").strip():
@@ -135,7 +134,7 @@ def create_alliance(
 ) -> Alliance:
     with transaction(session):
         d.check_org_code(code)
-        knd = _enum(d.AllianceKind, kind, "REG-040", "kind")
+        knd = d.parse_enum(d.AllianceKind, kind, "REG-040", "kind")
         if knd is d.AllianceKind.SPECIALTY_ALLIANCE:
             if not specialty_code:
                 raise Invalid("REG-041", "a specialty alliance names its specialty",
@@ -272,18 +271,10 @@ def designate_key_specialty(
     with transaction(session):
         get_organization(session, org_id)
         d.check_department_code(department_code)
-        lvl = _enum(d.SpecialtyLevel, level, "REG-060", "level")
+        lvl = d.parse_enum(d.SpecialtyLevel, level, "REG-060", "level")
         ks = KeySpecialty(org_id=org_id, department_code=department_code, level=lvl.value, year=year)
         session.add(ks)
         _flush_unique(session, "REG-061", f"organisation {org_id} already holds a {lvl} key "
                                           f"specialty in {department_code}")
         return ks
 
-
-def _enum(kind: Callable[[str], Any], value: str, code: str, field: str):
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in kind)  # type: ignore[attr-defined]
-        raise Invalid(code, f"unknown {field} {value!r}; expected one of {allowed}",
-                      {"field": field}) from None

@@ -18,7 +18,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from ..errors import Invalid
 from ..http import SessionDep
 from ..web import HomePanel, NavItem, Pager, add_home_panel, add_messages, add_nav_item, page_language, pick
 from ..web import render as render_page
@@ -172,12 +171,7 @@ def _render(request: Request, template: str, **context: Any) -> HTMLResponse:
 
 def _choice(value: str, kind: type[StrEnum], code: str, field: str) -> list[str] | None:
     """An optional filter from a <select>: "" means all, anything else must be a known code."""
-    if not value:
-        return None
-    if value not in {m.value for m in kind}:
-        allowed = ", ".join(kind)
-        raise Invalid(code, f"unknown {field} {value!r}; expected one of {allowed}", {"field": field})
-    return [value]
+    return [d.parse_enum(kind, value, code, field).value] if value else None
 
 
 def _filter_options() -> dict[str, Any]:
