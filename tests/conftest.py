@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
+from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -24,9 +25,27 @@ from healthgrid.config import Settings
 from healthgrid.db import make_engine, make_sessionmaker
 from healthgrid.http import get_session
 from healthgrid.migrate import upgrade
+from healthgrid.security import session_info
+from healthgrid.security.domain import Actor
+from healthgrid.security.http import optional_actor
 
 PG_ADMIN_URL = os.environ.get("HEALTHGRID_TEST_DATABASE_URL", "")
 _counter = itertools.count()
+
+# Secrets of the test settings (env=test refuses placeholders, like production).
+SECRETS = {
+    "secret_key": "test-secret-key-0123456789abcdefghijklmnop",
+    "security": {"pii_keys": {"t1": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="},
+                 "pii_current_key": "t1",
+                 "blind_index_key": "test-blind-index-key-0123456789abcdefghij"},
+}
+
+
+def make_settings(**kw) -> Settings:
+    return Settings(env="test", **{**SECRETS, **kw})
+
+
+SESSION_INFO = session_info(make_settings(data_dir="."))
 
 
 def on_postgres() -> bool:
@@ -101,7 +120,8 @@ def session(engine) -> Iterator[Session]:
     the end of the test (SQLAlchemy's 'join an external transaction' recipe)."""
     conn = engine.connect()
     outer = conn.begin()
-    s = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    s = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False,
+                info=dict(SESSION_INFO))
     try:
         yield s
     finally:
@@ -112,15 +132,41 @@ def session(engine) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(tmp_path, database_url) -> Settings:
-    return Settings(env="test", data_dir=tmp_path, database_url=database_url)
+    return make_settings(data_dir=tmp_path, database_url=database_url)
+
+
+async def _platform_actor(request: Request) -> Actor:
+    """Tests of a context's behaviour act as the platform itself; authentication and scope
+    are tested with real users, tokens and cookies in tests/security (``secure_app``)."""
+    actor = Actor.system_actor("tests", surface="api")
+    request.state.actor = actor
+    request.state.web_user = {"name": "tests", "username": "tests", "perms": {str(p) for p in actor.perms()},
+                              "csrf": "", "mfa": True, "needs_mfa": False}
+    return actor
 
 
 @pytest.fixture
 def app(settings, session):
     application = create_app(settings)
     application.dependency_overrides[get_session] = lambda: session
+    application.dependency_overrides[optional_actor] = _platform_actor
     yield application
     application.state.engine.dispose()
+
+
+@pytest.fixture
+def secure_app(settings, session):
+    """The app with its real authentication: requests need a token or a session cookie."""
+    application = create_app(settings)
+    application.dependency_overrides[get_session] = lambda: session
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def secure_client(secure_app) -> Iterator[TestClient]:
+    with TestClient(secure_app) as c:
+        yield c
 
 
 @pytest.fixture
@@ -138,7 +184,7 @@ def region_url(fresh_databases) -> str:
     upgrade(url)
     eng = make_engine(url)
     try:
-        generate_region(eng, size="tiny", seed=7)
+        generate_region(eng, size="tiny", seed=7, info=SESSION_INFO)
     finally:
         eng.dispose()
     return url
@@ -147,7 +193,7 @@ def region_url(fresh_databases) -> str:
 @pytest.fixture(scope="session")
 def region_session(region_url) -> Iterator[Session]:
     eng = make_engine(region_url)
-    with make_sessionmaker(eng)() as s:
+    with make_sessionmaker(eng, info=dict(SESSION_INFO))() as s:
         yield s
     eng.dispose()
 
@@ -161,7 +207,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def live_server(region_url, tmp_path_factory) -> Iterator[str]:
     """The real app under uvicorn on 127.0.0.1, serving the generated tiny region."""
-    settings = Settings(env="test", data_dir=tmp_path_factory.mktemp("live"), database_url=region_url)
+    settings = make_settings(data_dir=tmp_path_factory.mktemp("live"), database_url=region_url)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))
@@ -175,3 +221,17 @@ def live_server(region_url, tmp_path_factory) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_token(region_url) -> str:
+    """An API token of the generated region's demo clinician, for real clients."""
+    from healthgrid.security import service
+
+    eng = make_engine(region_url)
+    try:
+        with make_sessionmaker(eng, info=dict(SESSION_INFO))() as s:
+            user = service.user_by_name(s, "demo-clinician")
+            return service.create_token(s, Actor.system_actor("tests"), user_id=user.id, name="live tests").token
+    finally:
+        eng.dispose()

@@ -5,17 +5,24 @@ Contexts are listed here explicitly; nothing is auto-discovered.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from . import __version__
 from .config import Settings
 from .db import make_engine, make_sessionmaker
+from .errors import Forbidden, HealthGridError, Unauthorized
 from .fhir import FhirRegistry, build_fhir_router, operation_outcome_response
 from .http import install_api_docs, install_error_handlers
 from .registry import api as registry_api
 from .registry import fhir as registry_fhir
 from .registry import web as registry_web
+from .security import api as security_api
+from .security import session_info
+from .security import web as security_web
+from .security.domain import Perm
+from .security.http import SecurityHeaders, require
 from .web import error_page_response, install_web
 
 
@@ -31,22 +38,57 @@ def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.effective_database_url, echo=settings.sql_echo)
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sessionmaker = make_sessionmaker(engine, info=session_info(settings))
 
     fhir = FhirRegistry(settings.fhir)
     registry_fhir.register(fhir)
     app.state.fhir = fhir
 
-    install_error_handlers(app, [("/fhir", operation_outcome_response),
-                                 ("/api", lambda _r, e: JSONResponse(e.as_dict(), status_code=e.status)),
-                                 ("/", error_page_response)])
+    install_error_handlers(app, [("/fhir", _with_challenge(operation_outcome_response)),
+                                 ("/api", _with_challenge(_api_error)),
+                                 ("/", _web_error)])
     install_api_docs(app)
+    app.include_router(security_api.router, prefix="/api/security", tags=["security"])
     app.include_router(registry_api.router, prefix="/api/registry", tags=["registry"])
-    app.include_router(build_fhir_router(fhir), prefix="/fhir")
-    install_web(app, settings.web, routers=[registry_web.router], template_dirs=[registry_web.TEMPLATES])
+    app.include_router(build_fhir_router(fhir, auth=[Depends(require(Perm.REGISTRY_READ))]), prefix="/fhir")
+    install_web(app, settings.web, routers=[security_web.router, registry_web.router],
+                template_dirs=[security_web.TEMPLATES, registry_web.TEMPLATES],
+                page_dependencies=[Depends(security_web.page_actor)])
+    app.add_middleware(SecurityHeaders)
+    if settings.security.cors_origins:
+        # Only where an operator names the origins; by default a browser on another origin
+        # cannot call the API at all.
+        app.add_middleware(CORSMiddleware, allow_origins=settings.security.cors_origins,
+                           allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "X-CSRF-Token",
+                                          "X-Purpose-Of-Use", "X-Break-Glass-Reason"])
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+def _api_error(_request: Request, exc: HealthGridError) -> Response:
+    return JSONResponse(exc.as_dict(), status_code=exc.status)
+
+
+def _with_challenge(render):
+    """A 401 tells the client how to authenticate (RFC 6750)."""
+    def renderer(request: Request, exc: HealthGridError) -> Response:
+        response = render(request, exc)
+        if isinstance(exc, Unauthorized):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="healthgrid"'
+        return response
+    return renderer
+
+
+def _web_error(request: Request, exc: HealthGridError) -> Response:
+    """Pages send someone who is not logged in to the log-in page, and someone whose role
+    needs a second factor they have not given to the second step; other errors are pages."""
+    if isinstance(exc, Unauthorized) and request.method == "GET":
+        return RedirectResponse(security_web.login_url(request), status_code=303)
+    if isinstance(exc, Forbidden) and exc.code == "SEC-107" and request.method == "GET":
+        return RedirectResponse("/login/second-factor", status_code=303)
+    return error_page_response(request, exc)

@@ -1,4 +1,4 @@
-"""Command line: ``healthgrid serve | demo | synth | db upgrade | db current | worker``.
+"""Command line: ``healthgrid serve | demo | synth | db | worker | user | token | audit | keys``.
 
 Every command builds its settings from the environment (``HEALTHGRID_DATABASE_URL``,
 ``HEALTHGRID_DATA_DIR``, …); options given on the command line win.
@@ -22,6 +22,14 @@ app = typer.Typer(help="HealthGrid — regional health information platform (分
                   no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+user_app = typer.Typer(help="User accounts (as the platform operator).", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens for system integrations.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail: verify the chain, purge beyond retention.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys of personal information.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="overrides HEALTHGRID_DATABASE_URL")]
@@ -61,14 +69,17 @@ def synth(
 
     url = _settings(database_url, data_dir).effective_database_url
     upgrade(url)
-    report = _run_synth(url, size, seed)
+    report = _run_synth(_settings(database_url, data_dir), url, size, seed)
     _print_report(report)
+    _print_logins(report)
 
 
-def _run_synth(url: str, size: str, seed: int):
+def _run_synth(settings: Settings, url: str, size: str, seed: int):
     from .db import make_engine
+    from .security import session_info
     from .synth import generate_region
 
+    info = session_info(settings)
     engine = make_engine(url)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
@@ -78,9 +89,24 @@ def _run_synth(url: str, size: str, seed: int):
             def progress(stage: str, done: int, total: int) -> None:
                 bar.update(task, description=f"{stage}: writing rows", completed=done, total=total)
 
-            return generate_region(engine, size=size, seed=seed, progress=progress)
+            return generate_region(engine, size=size, seed=seed, progress=progress, info=info)
     finally:
         engine.dispose()
+
+
+def _print_logins(report) -> None:
+    from .security.synth import DEMO_PASSWORD
+
+    if not report.demo_logins:
+        return
+    table = Table(title=f"demo log-ins (password for all: {DEMO_PASSWORD})")
+    for col in ("user", "role", "scope", "second factor (TOTP secret)"):
+        table.add_column(col)
+    for login in report.demo_logins:
+        table.add_row(login.username, login.role, login.scope, login.totp_secret or "—")
+    console.print(table)
+    console.print("Roles marked with a TOTP secret log in with a code from an authenticator app holding"
+                  " that secret, or from [bold]healthgrid user totp-now NAME[/bold] (development only).")
 
 
 def _print_report(report) -> None:
@@ -128,11 +154,11 @@ def demo(
             stale.unlink(missing_ok=True)
     url = settings.effective_database_url
     upgrade(url)
-    _print_report(_run_synth(url, size, seed))
+    report = _run_synth(settings, url, size, seed)
+    _print_report(report)
+    _print_logins(report)
     console.print(f"\n[bold green]HealthGrid demo[/bold green] at http://127.0.0.1:{port}/  "
-                  f"(FHIR: /fhir/metadata, API docs: /api/docs; English: ?lang=en)")
-    console.print("Log-in: none yet — the demo serves the public registry of the region only; "
-                  "accounts and roles arrive with the security context.\n")
+                  f"(FHIR: /fhir/metadata, API docs: /api/docs; English: ?lang=en)\n")
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -146,9 +172,11 @@ def worker(
     from .db import make_engine, make_sessionmaker
     from .jobs import HANDLERS
     from .outbox import deliver_pending
+    from .security import session_info
 
-    engine = make_engine(_settings(database_url, data_dir).effective_database_url)
-    with make_sessionmaker(engine)() as session:
+    settings = _settings(database_url, data_dir)
+    engine = make_engine(settings.effective_database_url)
+    with make_sessionmaker(engine, info=session_info(settings))() as session:
         while True:
             n = deliver_pending(session, HANDLERS)
             if n:
@@ -156,6 +184,155 @@ def worker(
             if once:
                 break
             time.sleep(interval)
+
+
+def _operator_session(database_url: str | None, data_dir: Path | None):
+    """A database session for an operator's command, with the security keyring."""
+    from .db import make_engine, make_sessionmaker
+    from .security import session_info
+
+    settings = _settings(database_url, data_dir)
+    engine = make_engine(settings.effective_database_url)
+    return settings, make_sessionmaker(engine, info=session_info(settings))()
+
+
+def _operator(name: str):
+    from .security.domain import Actor
+
+    return Actor.system_actor(f"cli:{name}", surface="cli")
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument()],
+    display_name: Annotated[str, typer.Option("--name", help="full name shown in pages")],
+    role: Annotated[list[str], typer.Option(help="ROLE:SCOPE_KIND:SCOPE_ID, e.g. clinician:organization:12"
+                                                 " or resident:self; repeatable")],
+    org_id: Annotated[int | None, typer.Option(help="home organisation id")] = None,
+    practitioner_id: Annotated[int | None, typer.Option()] = None,
+    id_number: Annotated[str | None, typer.Option(help="resident ID number (residents)")] = None,
+    database_url: DatabaseUrl = None, data_dir: DataDir = None,
+) -> None:
+    """Create a user; the password is asked for (twice) and never echoed."""
+    from .security import service
+
+    grants = []
+    for spec in role:
+        parts = spec.split(":")
+        if len(parts) not in (2, 3) or (len(parts) == 3 and not parts[2].isdigit()):
+            raise typer.BadParameter(f"{spec!r}: expected ROLE:SCOPE_KIND[:SCOPE_ID]", param_hint="--role")
+        grants.append(service.parse_grant(parts[0], parts[1], int(parts[2]) if len(parts) == 3 else None))
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    _, session = _operator_session(database_url, data_dir)
+    with session:
+        user = service.create_user(session, _operator("user-create"), username=username, display_name=display_name,
+                                   password=password, grants=grants, org_id=org_id,
+                                   practitioner_id=practitioner_id, id_number=id_number)
+        console.print(f"created user [bold]{user.username}[/bold] (id {user.id})")
+
+
+@user_app.command("totp-now")
+def user_totp_now(username: str, database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+    """Print a user's current TOTP code — development (HEALTHGRID_ENV=dev) only, for the demo."""
+    from .errors import Forbidden
+    from .security import service
+
+    settings, session = _operator_session(database_url, data_dir)
+    if settings.env != "dev":
+        raise Forbidden("SEC-109", "totp-now works only with HEALTHGRID_ENV=dev")
+    with session:
+        console.print(service.totp_now(session, service.user_by_name(session, username).id))
+
+
+@user_app.command("unlock")
+def user_unlock(username: str, database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+    """Unlock an account locked after failed log-ins (and enable it)."""
+    from .security import service
+
+    _, session = _operator_session(database_url, data_dir)
+    with session:
+        user = service.user_by_name(session, username)
+        service.set_active(session, _operator("user-unlock"), user.id, True)
+        console.print(f"{username} is unlocked")
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option("--user", help="the user the token acts as")],
+    name: Annotated[str, typer.Option(help="what the token is for")] = "integration",
+    perm: Annotated[list[str] | None, typer.Option(help="limit to this permission; repeatable")] = None,
+    expires_days: Annotated[int, typer.Option(help="days until it expires")] = 365,
+    database_url: DatabaseUrl = None, data_dir: DataDir = None,
+) -> None:
+    """Create an API token and print it (once): send it as ``Authorization: Bearer <token>``."""
+    from .security import service
+
+    _, session = _operator_session(database_url, data_dir)
+    with session:
+        found = service.user_by_name(session, user)
+        new = service.create_token(session, _operator("token-create"), user_id=found.id, name=name,
+                                   perms=perm or None, expires_days=expires_days)
+    typer.echo(new.token)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int, database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+    """Revoke an API token by id."""
+    from .security import service
+
+    _, session = _operator_session(database_url, data_dir)
+    with session:
+        service.revoke_token(session, _operator("token-revoke"), token_id)
+    console.print(f"token {token_id} revoked")
+
+
+@audit_app.command("verify")
+def audit_verify(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+    """Walk the hash chain; exit 1 and name the rows if any was changed or deleted."""
+    from .security import audit
+
+    _, session = _operator_session(database_url, data_dir)
+    with session:
+        report = audit.verify(session)
+    if report.ok:
+        console.print(f"[green]audit chain intact[/green]: {report.checked:,} rows checked, last row {report.last_seq}")
+        return
+    console.print(f"[red]audit chain broken[/red] ({report.checked:,} rows checked):")
+    for problem in report.problems:
+        console.print(f"  - {problem}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("purge")
+def audit_purge(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+    """Delete audit rows older than the retention period (HEALTHGRID_SECURITY__AUDIT_RETENTION_DAYS)."""
+    from .security import audit
+
+    settings, session = _operator_session(database_url, data_dir)
+    with session:
+        n = audit.purge_expired(session, _operator("audit-purge"),
+                                retention_days=settings.security.audit_retention_days)
+    console.print(f"purged {n:,} audit rows older than {settings.security.audit_retention_days} days")
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new random AES-256 key (base64) for HEALTHGRID_SECURITY__PII_KEYS."""
+    from .security.pii import new_key
+
+    typer.echo(new_key())
+
+
+@keys_app.command("rotate")
+def keys_rotate(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+    """Re-encrypt every personal-information column with the current key."""
+    from .security import keys
+
+    _, session = _operator_session(database_url, data_dir)
+    with session:
+        counts = keys.rotate(session, _operator("keys-rotate"))
+    for column, n in counts.items():
+        console.print(f"{column}: {n:,} values re-encrypted")
 
 
 def main() -> None:

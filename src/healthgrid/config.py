@@ -27,6 +27,32 @@ class WebSettings(BaseModel):
     timezone: str = "Asia/Shanghai"
 
 
+class SecuritySettings(BaseModel):
+    # AES-256-GCM keys for personal information at rest, by key id (base64 of 32 bytes);
+    # the current one encrypts, all of them decrypt. Empty in dev: kept in the data dir.
+    pii_keys: dict[str, str] = {}
+    pii_current_key: str = ""
+    # HMAC key of the blind index (find an ID number without decrypting); never rotates.
+    blind_index_key: str = ""
+    session_idle_minutes: int = Field(15, ge=1, le=24 * 60)
+    session_max_hours: int = Field(12, ge=1, le=24 * 7)
+    # "auto": Secure when the request came over https (behind a TLS proxy, run uvicorn with
+    # --proxy-headers); "always" in production behind TLS; "never" for plain-http labs.
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    password_min_length: int = Field(10, ge=8, le=128)
+    password_max_age_days: int = Field(90, ge=0)  # 0: never expires
+    lockout_threshold: int = Field(5, ge=1)
+    lockout_minutes: int = Field(15, ge=1)
+    # Failed log-ins from one address within the lock-out window before it is refused.
+    address_failure_limit: int = Field(20, ge=1)
+    # Network logs are kept at least six months (网络安全法 Art. 21).
+    audit_retention_days: int = Field(183, ge=183)
+    break_glass_min_reason: int = Field(10, ge=4)
+    totp_issuer: str = "HealthGrid"
+    # Origins allowed to call the API from a browser; none by default (no CORS headers).
+    cors_origins: list[str] = []
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HEALTHGRID_", env_nested_delimiter="__", extra="ignore"
@@ -40,6 +66,7 @@ class Settings(BaseSettings):
     sql_echo: bool = False
     fhir: FhirSettings = FhirSettings()
     web: WebSettings = WebSettings()
+    security: SecuritySettings = SecuritySettings()
 
     @field_validator("database_url")
     @classmethod
@@ -52,9 +79,19 @@ class Settings(BaseSettings):
         return v
 
     @model_validator(mode="after")
-    def _no_placeholder_secret_in_prod(self) -> Settings:
-        if self.env == "prod" and self.secret_key in PLACEHOLDER_SECRETS:
-            raise ValueError("HEALTHGRID_SECRET_KEY must be set to a real secret when HEALTHGRID_ENV=prod")
+    def _no_placeholder_secret_outside_dev(self) -> Settings:
+        if self.env == "dev":
+            return self
+        if self.secret_key in PLACEHOLDER_SECRETS or len(self.secret_key) < 32:
+            raise ValueError(f"HEALTHGRID_SECRET_KEY must be a real secret of at least 32 characters"
+                             f" when HEALTHGRID_ENV={self.env}")
+        sec = self.security
+        if not sec.pii_keys or sec.pii_current_key not in sec.pii_keys:
+            raise ValueError("HEALTHGRID_SECURITY__PII_KEYS and HEALTHGRID_SECURITY__PII_CURRENT_KEY"
+                             f" must be set when HEALTHGRID_ENV={self.env} (healthgrid keys generate)")
+        if sec.blind_index_key in PLACEHOLDER_SECRETS or len(sec.blind_index_key) < 32:
+            raise ValueError("HEALTHGRID_SECURITY__BLIND_INDEX_KEY must be a real secret of at least"
+                             f" 32 characters when HEALTHGRID_ENV={self.env}")
         return self
 
     @property

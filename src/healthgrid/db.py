@@ -6,10 +6,11 @@ are both first-class: every database test runs on both.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
@@ -91,11 +92,24 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return engine
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
+    """``info`` is copied into every session: the security context's keyring and settings
+    travel there, so service functions need no global state."""
+    return sessionmaker(bind=engine, expire_on_commit=False, info=info)
 
 
 _DEPTH = "healthgrid_tx_depth"
+_AFTER_ROLLBACK = "healthgrid_after_rollback"
+
+
+def in_transaction(session: Session) -> bool:
+    return session.info.get(_DEPTH, 0) > 0
+
+
+def after_rollback(session: Session, fn: Callable[[Session], None]) -> None:
+    """Run ``fn(session)`` in a new transaction once the current one has rolled back: a
+    refused action is recorded although everything the action did is undone."""
+    session.info.setdefault(_AFTER_ROLLBACK, []).append(fn)
 
 
 @contextmanager
@@ -114,6 +128,19 @@ def transaction(session: Session) -> Iterator[Session]:
     except BaseException:
         if depth == 0:
             session.rollback()
+            session.info[_DEPTH] = 0
+            _run_after_rollback(session)
         raise
     finally:
         session.info[_DEPTH] = depth
+        if depth == 0:
+            session.info.pop(_AFTER_ROLLBACK, None)
+
+
+def _run_after_rollback(session: Session) -> None:
+    hooks = session.info.pop(_AFTER_ROLLBACK, [])
+    if not hooks:
+        return
+    with transaction(session):
+        for fn in hooks:
+            fn(session)

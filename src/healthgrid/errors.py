@@ -38,6 +38,18 @@ class Conflict(HealthGridError):
     fhir_code = "conflict"
 
 
+class Unauthorized(HealthGridError):
+    """Not logged in, or the credentials are not valid (HTTP 401)."""
+
+    status = 401
+    fhir_code = "login"
+
+
+class TooManyRequests(HealthGridError):
+    status = 429
+    fhir_code = "throttled"
+
+
 class Forbidden(HealthGridError):
     status = 403
     fhir_code = "forbidden"

@@ -6,5 +6,6 @@ Listed explicitly (nothing is auto-discovered); Alembic's env and the migration 
 from . import outbox  # noqa: F401
 from .db import Base
 from .registry import models as registry_models  # noqa: F401
+from .security import models as security_models  # noqa: F401
 
 metadata = Base.metadata

@@ -16,13 +16,16 @@ PAGE = 7  # small pages, so that every listing below spans several of them
 
 
 @pytest.fixture(scope="module")
-def smart(live_server):
-    return smart_client.FHIRClient(settings={"app_id": "hg", "api_base": live_server + "/fhir"})
+def smart(live_server, live_token):
+    client = smart_client.FHIRClient(settings={"app_id": "hg", "api_base": live_server + "/fhir"})
+    # A system integration's bearer token (healthgrid token create), on every request.
+    client.server.session.headers["Authorization"] = f"Bearer {live_token}"
+    return client
 
 
 @pytest.fixture(scope="module")
-def fhirpy_client(live_server) -> SyncFHIRClient:
-    return SyncFHIRClient(live_server + "/fhir")
+def fhirpy_client(live_server, live_token) -> SyncFHIRClient:
+    return SyncFHIRClient(live_server + "/fhir", authorization=f"Bearer {live_token}")
 
 
 @pytest.fixture(scope="module")

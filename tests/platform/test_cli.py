@@ -21,7 +21,7 @@ def test_db_upgrade_then_synth_then_refuse_a_second_region(fresh_databases, tmp_
     env = {"HEALTHGRID_DATABASE_URL": fresh_databases.create("cli"), "COLUMNS": "200"}
     upgraded = _cli("db", "upgrade", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "0001" in upgraded.stdout
+    assert "0002" in upgraded.stdout
     made = _cli("synth", "--size", "tiny", "--seed", "3", env=env)
     assert made.returncode == 0, made.stderr
     assert "reg_organization" in made.stdout

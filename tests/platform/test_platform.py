@@ -22,10 +22,20 @@ def test_settings_read_the_environment(monkeypatch, tmp_path):
     assert s.fhir.max_count == 50
 
 
-def test_production_refuses_the_placeholder_secret():
-    with pytest.raises(ValidationError, match="SECRET_KEY"):
-        Settings(env="prod")
-    assert Settings(env="prod", secret_key="a-real-and-long-secret-value").env == "prod"
+def test_outside_dev_placeholder_or_missing_secrets_are_refused():
+    real = {"secret_key": "a-real-and-long-secret-value-0123456789",
+            "security": {"pii_keys": {"k1": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="},
+                         "pii_current_key": "k1", "blind_index_key": "b" * 40}}
+    for env in ("prod", "test"):
+        with pytest.raises(ValidationError, match="SECRET_KEY"):
+            Settings(env=env)
+        with pytest.raises(ValidationError, match="PII_KEYS"):
+            Settings(env=env, secret_key=real["secret_key"])
+        with pytest.raises(ValidationError, match="BLIND_INDEX_KEY"):
+            Settings(env=env, secret_key=real["secret_key"],
+                     security={**real["security"], "blind_index_key": "change-me"})
+        assert Settings(env=env, **real).env == env
+    assert Settings(env="dev").env == "dev"  # the demo runs with keys kept in its data dir
 
 
 def test_unknown_database_backend_is_refused():

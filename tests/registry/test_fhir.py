@@ -18,6 +18,7 @@ from fhirclient.models.practitionerrole import PractitionerRole
 
 from healthgrid.registry import fhir as registry_fhir
 from healthgrid.registry import service
+from healthgrid.security.domain import Actor
 
 FIXTURES = Path(__file__).parent.parent / "fhir" / "fixtures"
 FHIR_JSON = "application/fhir+json; charset=utf-8"
@@ -25,6 +26,8 @@ STRICT_R4 = {"Organization": Organization, "Location": Location, "Practitioner":
              "PractitionerRole": PractitionerRole, "HealthcareService": HealthcareService}
 TYPE = registry_fhir.ORG_TYPE_SYSTEM
 LEVEL = registry_fhir.ORG_LEVEL_SYSTEM
+
+SYS = Actor.system_actor("tests")
 
 
 @pytest.fixture
@@ -37,54 +40,49 @@ def region(session) -> SimpleNamespace:
         ("440106001000", "石牌街道", "township", "440106"),
         ("440106001001", "石牌村", "village", "440106001000"),
     ]:
-        service.create_division(session, code=code, name=name, level=level, parent_code=parent)
-    city = service.create_organization(
-        session, code="GZ-CITY1", name="广州市第一人民医院", level="L3", org_type="general_hospital",
+        service.create_division(session, SYS, code=code, name=name, level=level, parent_code=parent)
+    city = service.create_organization(session, SYS, code="GZ-CITY1", name="广州市第一人民医院", level="L3", org_type="general_hospital",
         division_code="440104", grade_level=3, grade_class="A", address="广州市越秀区盘福路1号",
         phone="020-81048888", latitude=23.1367, longitude=113.2590)
-    county = service.create_organization(
-        session, code="GZ-TH-H", name="天河区人民医院", level="L2", org_type="general_hospital",
+    county = service.create_organization(session, SYS, code="GZ-TH-H", name="天河区人民医院", level="L2", org_type="general_hospital",
         division_code="440106", grade_level=2, grade_class="A", parent_org_code="GZ-CITY1")
-    mch = service.create_organization(
-        session, code="GZ-TH-MCH", name="天河区妇幼保健院", level="L2", org_type="mch_hospital",
+    mch = service.create_organization(session, SYS, code="GZ-TH-MCH", name="天河区妇幼保健院", level="L2", org_type="mch_hospital",
         division_code="440106")
-    chc = service.create_organization(
-        session, code="GZ-SP-CHC", name="石牌街社区卫生服务中心", level="L1",
+    chc = service.create_organization(session, SYS, code="GZ-SP-CHC", name="石牌街社区卫生服务中心", level="L1",
         org_type="community_health_centre", division_code="440106001000", parent_org_code="GZ-TH-H",
         address="天河区石牌东路8号")
-    clinic = service.create_organization(
-        session, code="GZ-SP-VC", name="石牌村卫生室", level="L0", org_type="village_clinic",
+    clinic = service.create_organization(session, SYS, code="GZ-SP-VC", name="石牌村卫生室", level="L0", org_type="village_clinic",
         division_code="440106001001", parent_org_code="GZ-SP-CHC")
-    service.update_organization(session, clinic.id, {"active": False})
+    service.update_organization(session, SYS, clinic.id, {"active": False})
     orgs = SimpleNamespace(city=city, county=county, mch=mch, chc=chc, clinic=clinic)
     return add_people_and_services(session, orgs)
 
 
 def add_people_and_services(session, orgs: SimpleNamespace) -> SimpleNamespace:
     city, county, chc, clinic = orgs.city, orgs.county, orgs.chc, orgs.clinic
-    service.add_department(session, org_id=city.id, code="03.03")
-    service.add_department(session, org_id=chc.id, code="02")
-    ouyang = service.create_practitioner(session, licence_no="110440104000001", name="欧阳娜娜", sex="F",
+    service.add_department(session, SYS, org_id=city.id, code="03.03")
+    service.add_department(session, SYS, org_id=chc.id, code="02")
+    ouyang = service.create_practitioner(session, SYS, licence_no="110440104000001", name="欧阳娜娜", sex="F",
                                          title="chief_physician", specialty_code="03.03", birth_year=1970)
-    wang = service.create_practitioner(session, licence_no="110440106000002", name="王伟", sex="M",
+    wang = service.create_practitioner(session, SYS, licence_no="110440106000002", name="王伟", sex="M",
                                        title="attending_physician", specialty_code="02")
-    li = service.create_practitioner(session, licence_no="110440106000003", name="李娜", sex="F",
+    li = service.create_practitioner(session, SYS, licence_no="110440106000003", name="李娜", sex="F",
                                      title="village_doctor")
     sites = SimpleNamespace(
-        ouyang_city=service.add_practice_site(session, practitioner_id=ouyang.id, org_id=city.id,
+        ouyang_city=service.add_practice_site(session, SYS, practitioner_id=ouyang.id, org_id=city.id,
                                               department_code="03.03", is_primary=True),
-        ouyang_county=service.add_practice_site(session, practitioner_id=ouyang.id, org_id=county.id),
-        wang_chc=service.add_practice_site(session, practitioner_id=wang.id, org_id=chc.id,
+        ouyang_county=service.add_practice_site(session, SYS, practitioner_id=ouyang.id, org_id=county.id),
+        wang_chc=service.add_practice_site(session, SYS, practitioner_id=wang.id, org_id=chc.id,
                                            department_code="02", is_primary=True),
-        li_clinic=service.add_practice_site(session, practitioner_id=li.id, org_id=clinic.id,
+        li_clinic=service.add_practice_site(session, SYS, practitioner_id=li.id, org_id=clinic.id,
                                             is_primary=True),
     )
     services = SimpleNamespace(
-        city_outpatient=service.add_service(session, org_id=city.id, kind="outpatient",
+        city_outpatient=service.add_service(session, SYS, org_id=city.id, kind="outpatient",
                                             department_code="03.03"),
-        city_emergency=service.add_service(session, org_id=city.id, kind="emergency"),
-        county_outpatient=service.add_service(session, org_id=county.id, kind="outpatient"),
-        chc_family=service.add_service(session, org_id=chc.id, kind="family_doctor"),
+        city_emergency=service.add_service(session, SYS, org_id=city.id, kind="emergency"),
+        county_outpatient=service.add_service(session, SYS, org_id=county.id, kind="outpatient"),
+        chc_family=service.add_service(session, SYS, org_id=chc.id, kind="family_doctor"),
     )
     return SimpleNamespace(**vars(orgs), ouyang=ouyang, wang=wang, li=li, sites=sites, services=services)
 

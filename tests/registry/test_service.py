@@ -13,6 +13,9 @@ from healthgrid.errors import Conflict, Invalid, NotFound
 from healthgrid.outbox import OutboxEvent
 from healthgrid.registry import queries, service
 from healthgrid.registry.models import Organization
+from healthgrid.security.domain import Actor
+
+SYS = Actor.system_actor("tests")
 
 
 def _org_count(session) -> int:
@@ -42,7 +45,7 @@ def test_unknown_division_code_is_refused_and_nothing_is_written(session):
     make_small_region(session)
     before = _org_count(session)
     with pytest.raises(NotFound) as err:
-        service.create_organization(session, code="X-1", name="某医院", level="L2",
+        service.create_organization(session, SYS, code="X-1", name="某医院", level="L2",
                                     org_type="general_hospital", division_code="999999")
     assert err.value.code == "REG-001"
     assert _org_count(session) == before
@@ -52,7 +55,7 @@ def test_duplicate_organisation_code_is_a_conflict_and_changes_nothing(session):
     r = make_small_region(session)
     before = _org_count(session)
     with pytest.raises(Conflict) as err:
-        service.create_organization(session, code=r.county_hospital.code, name="另一家医院", level="L2",
+        service.create_organization(session, SYS, code=r.county_hospital.code, name="另一家医院", level="L2",
                                     org_type="general_hospital", division_code=r.county.code)
     assert err.value.code == "REG-002"
     assert _org_count(session) == before
@@ -62,17 +65,17 @@ def test_duplicate_organisation_code_is_a_conflict_and_changes_nothing(session):
 def test_division_under_wrong_parent_level_is_refused(session):
     r = make_small_region(session)
     with pytest.raises(Invalid) as err:
-        service.create_division(session, code="910102002001", name="错村", level="village",
+        service.create_division(session, SYS, code="910102002001", name="错村", level="village",
                                 parent_code=r.county.code)
     assert err.value.code == "REG-004"
 
 
 def test_update_organisation_validates_the_merged_record_and_bumps_version(session):
     r = make_small_region(session)
-    org = service.update_organization(session, r.county_hospital.id, {"grade_level": 3, "grade_class": "B"})
+    org = service.update_organization(session, SYS, r.county_hospital.id, {"grade_level": 3, "grade_class": "B"})
     assert (org.grade_level, org.grade_class, org.version) == (3, "B", 2)
     with pytest.raises(Invalid) as err:
-        service.update_organization(session, r.county_hospital.id, {"grade_class": "S", "grade_level": 2})
+        service.update_organization(session, SYS, r.county_hospital.id, {"grade_class": "S", "grade_level": 2})
     assert err.value.code == "REG-012"
     fresh = session.get(Organization, r.county_hospital.id)
     session.refresh(fresh)
@@ -82,7 +85,7 @@ def test_update_organisation_validates_the_merged_record_and_bumps_version(sessi
 def test_update_refuses_unknown_fields(session):
     r = make_small_region(session)
     with pytest.raises(Invalid) as err:
-        service.update_organization(session, r.county_hospital.id, {"code": "NEW"})
+        service.update_organization(session, SYS, r.county_hospital.id, {"code": "NEW"})
     assert err.value.code == "REG-014"
 
 
@@ -100,7 +103,7 @@ def test_alliance_has_lead_and_members_and_refuses_a_second_membership(session):
     assert sorted((o.code, m.role) for o, m in detail.members) == [
         ("91-CH1", "lead"), ("91-THC1", "member"), ("91-VC1", "member")]
     with pytest.raises(Conflict) as err:
-        service.add_alliance_member(session, alliance_id=r.alliance.id, org_code="91-THC1")
+        service.add_alliance_member(session, SYS, alliance_id=r.alliance.id, org_code="91-THC1")
     assert err.value.code == "REG-043"
     members = queries.search_organizations(session, queries.OrgFilter(alliance_id=r.alliance.id))
     assert members.total == 3
@@ -109,21 +112,21 @@ def test_alliance_has_lead_and_members_and_refuses_a_second_membership(session):
 def test_specialty_alliance_names_its_specialty(session):
     r = make_small_region(session)
     with pytest.raises(Invalid) as err:
-        service.create_alliance(session, code="91-ZK", name="胸痛专科联盟", kind="specialty_alliance",
+        service.create_alliance(session, SYS, code="91-ZK", name="胸痛专科联盟", kind="specialty_alliance",
                                 lead_org_code=r.county_hospital.code)
     assert err.value.code == "REG-041"
 
 
 def test_multi_site_practice_keeps_one_primary_site(session):
     r = make_small_region(session)
-    site = service.add_practice_site(session, practitioner_id=r.doctor.id, org_id=r.township_centre.id)
+    site = service.add_practice_site(session, SYS, practitioner_id=r.doctor.id, org_id=r.township_centre.id)
     assert site.is_primary is False
     with pytest.raises(Conflict) as err:
-        service.add_practice_site(session, practitioner_id=r.doctor.id, org_id=r.village_clinic.id,
+        service.add_practice_site(session, SYS, practitioner_id=r.doctor.id, org_id=r.village_clinic.id,
                                   is_primary=True)
     assert err.value.code == "REG-036"
     with pytest.raises(Conflict) as err:
-        service.add_practice_site(session, practitioner_id=r.doctor.id, org_id=r.township_centre.id)
+        service.add_practice_site(session, SYS, practitioner_id=r.doctor.id, org_id=r.township_centre.id)
     assert err.value.code == "REG-037"
     page = queries.search_practice_sites(session, practitioner_ids=[r.doctor.id])
     assert page.total == 2
@@ -131,23 +134,23 @@ def test_multi_site_practice_keeps_one_primary_site(session):
 
 def test_practitioner_validation_names_the_field(session):
     with pytest.raises(Invalid) as err:
-        service.create_practitioner(session, licence_no="12", name="李四", sex="M", title="nurse")
+        service.create_practitioner(session, SYS, licence_no="12", name="李四", sex="M", title="nurse")
     assert err.value.detail["field"] == "licence_no"
     with pytest.raises(Invalid) as err:
-        service.create_practitioner(session, licence_no="120190100000009", name="李四", sex="X",
+        service.create_practitioner(session, SYS, licence_no="120190100000009", name="李四", sex="X",
                                     title="nurse")
     assert err.value.code == "REG-032"
     with pytest.raises(Invalid) as err:
-        service.create_practitioner(session, licence_no="120190100000009", name="李四", sex="F",
+        service.create_practitioner(session, SYS, licence_no="120190100000009", name="李四", sex="F",
                                     title="surgeon")
     assert err.value.code == "REG-031"
 
 
 def test_department_services_equipment_and_key_specialty(session):
     r = make_small_region(session)
-    service.add_service(session, org_id=r.county_hospital.id, kind="outpatient")
-    service.add_equipment(session, org_id=r.county_hospital.id, kind="CT", quantity=2)
-    service.designate_key_specialty(session, org_id=r.county_hospital.id, department_code="03.03",
+    service.add_service(session, SYS, org_id=r.county_hospital.id, kind="outpatient")
+    service.add_equipment(session, SYS, org_id=r.county_hospital.id, kind="CT", quantity=2)
+    service.designate_key_specialty(session, SYS, org_id=r.county_hospital.id, department_code="03.03",
                                     level="county", year=2022)
     detail = queries.organization_detail(session, r.county_hospital.id)
     assert [x.code for x in detail.departments] == ["03.03"]
@@ -156,9 +159,9 @@ def test_department_services_equipment_and_key_specialty(session):
     assert [(k.department_code, k.level) for k in detail.key_specialties] == [("03.03", "county")]
     assert [p.name for p, _ in detail.staff] == ["张晓明"]
     with pytest.raises(Invalid):
-        service.add_equipment(session, org_id=r.county_hospital.id, kind="CT", quantity=0)
+        service.add_equipment(session, SYS, org_id=r.county_hospital.id, kind="CT", quantity=0)
     with pytest.raises(Invalid) as err:
-        service.add_department(session, org_id=r.county_hospital.id, code="99")
+        service.add_department(session, SYS, org_id=r.county_hospital.id, code="99")
     assert err.value.code == "REG-020"
 
 
@@ -182,7 +185,7 @@ def test_two_writers_racing_for_one_code_end_in_one_row_and_one_conflict(engine)
         with maker() as s:
             try:
                 barrier.wait()
-                service.create_organization(s, code="92-RACE", name=name, level="L2",
+                service.create_organization(s, SYS, code="92-RACE", name=name, level="L2",
                                             org_type="cdc", division_code="920102")
                 outcomes.append("created")
             except Conflict as exc:
@@ -227,11 +230,11 @@ def test_facility_staff_list_puts_primary_site_first_then_seniority(session):
     for licence, name, title in [("120209100000101", "赵一", "nurse"),
                                  ("120209100000102", "钱二", "chief_physician"),
                                  ("120209100000103", "孙三", "resident_physician")]:
-        p = service.create_practitioner(session, licence_no=licence, name=name, sex="F", title=title)
-        service.add_practice_site(session, practitioner_id=p.id, org_id=hosp, is_primary=True)
-    visiting = service.create_practitioner(session, licence_no="120209100000104", name="李四", sex="M",
+        p = service.create_practitioner(session, SYS, licence_no=licence, name=name, sex="F", title=title)
+        service.add_practice_site(session, SYS, practitioner_id=p.id, org_id=hosp, is_primary=True)
+    visiting = service.create_practitioner(session, SYS, licence_no="120209100000104", name="李四", sex="M",
                                            title="chief_physician")
-    service.add_practice_site(session, practitioner_id=visiting.id, org_id=hosp, is_primary=False)
+    service.add_practice_site(session, SYS, practitioner_id=visiting.id, org_id=hosp, is_primary=False)
     detail = queries.organization_detail(session, hosp, staff_limit=3)
     assert [p.name for p, _ in detail.staff] == ["钱二", "张晓明", "孙三"]
     assert detail.staff_total == 5

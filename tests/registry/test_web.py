@@ -10,8 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from healthgrid.registry import service
+from healthgrid.security.domain import Actor
 
 HTML = {"accept": "text/html"}
+
+SYS = Actor.system_actor("tests")
 
 
 @dataclass
@@ -35,38 +38,38 @@ def region(session) -> Region:
         ("450102001000", "新竹街道", "township", "450102"),
         ("450102001001", "竹溪社区", "village", "450102001000"),
     ]:
-        service.create_division(session, code=code, name=name, level=level, parent_code=parent)
-    city = service.create_organization(session, code="WEB-C1", name="邕州市第一人民医院", level="L3",
+        service.create_division(session, SYS, code=code, name=name, level=level, parent_code=parent)
+    city = service.create_organization(session, SYS, code="WEB-C1", name="邕州市第一人民医院", level="L3",
                                        org_type="general_hospital", division_code="450100",
                                        grade_level=3, grade_class="A")
-    hosp = service.create_organization(session, code="WEB-H1", name="青秀区人民医院", level="L2",
+    hosp = service.create_organization(session, SYS, code="WEB-H1", name="青秀区人民医院", level="L2",
                                        org_type="general_hospital", division_code="450102",
                                        grade_level=2, grade_class="A", address="青秀路8号",
                                        phone="0771-5550100")
-    centre = service.create_organization(session, code="WEB-T1", name="新竹街道社区卫生服务中心", level="L1",
+    centre = service.create_organization(session, SYS, code="WEB-T1", name="新竹街道社区卫生服务中心", level="L1",
                                          org_type="community_health_centre",
                                          division_code="450102001000", parent_org_code="WEB-H1")
-    clinic = service.create_organization(session, code="WEB-V1", name="竹溪社区卫生服务站", level="L0",
+    clinic = service.create_organization(session, SYS, code="WEB-V1", name="竹溪社区卫生服务站", level="L0",
                                          org_type="community_health_station",
                                          division_code="450102001001", parent_org_code="WEB-T1")
-    service.add_department(session, org_id=hosp.id, code="03.03")
-    service.add_department(session, org_id=hosp.id, code="20", name="急诊科（胸痛中心）")
-    service.add_service(session, org_id=hosp.id, kind="chest_pain_centre", department_code="03.03")
-    service.add_equipment(session, org_id=hosp.id, kind="CT", quantity=2, model="SOMATOM go",
+    service.add_department(session, SYS, org_id=hosp.id, code="03.03")
+    service.add_department(session, SYS, org_id=hosp.id, code="20", name="急诊科（胸痛中心）")
+    service.add_service(session, SYS, org_id=hosp.id, kind="chest_pain_centre", department_code="03.03")
+    service.add_equipment(session, SYS, org_id=hosp.id, kind="CT", quantity=2, model="SOMATOM go",
                           department_code="20")
-    service.designate_key_specialty(session, org_id=hosp.id, department_code="03.03", level="city", year=2021)
-    chief = service.create_practitioner(session, licence_no="WEB0000001", name="覃振华", sex="M",
+    service.designate_key_specialty(session, SYS, org_id=hosp.id, department_code="03.03", level="city", year=2021)
+    chief = service.create_practitioner(session, SYS, licence_no="WEB0000001", name="覃振华", sex="M",
                                         title="chief_physician", specialty_code="03.03")
-    service.add_practice_site(session, practitioner_id=chief.id, org_id=city.id, is_primary=True)
-    service.add_practice_site(session, practitioner_id=chief.id, org_id=hosp.id, department_code="03.03")
-    nurse = service.create_practitioner(session, licence_no="WEB0000002", name="韦秀英", sex="F",
+    service.add_practice_site(session, SYS, practitioner_id=chief.id, org_id=city.id, is_primary=True)
+    service.add_practice_site(session, SYS, practitioner_id=chief.id, org_id=hosp.id, department_code="03.03")
+    nurse = service.create_practitioner(session, SYS, licence_no="WEB0000002", name="韦秀英", sex="F",
                                         title="nurse_in_charge")
-    service.add_practice_site(session, practitioner_id=nurse.id, org_id=hosp.id, is_primary=True,
+    service.add_practice_site(session, SYS, practitioner_id=nurse.id, org_id=hosp.id, is_primary=True,
                               department_code="20")
-    service.create_alliance(session, code="WEB-YGT", name="青秀区紧密型县域医共体", kind="county_community",
+    service.create_alliance(session, SYS, code="WEB-YGT", name="青秀区紧密型县域医共体", kind="county_community",
                             lead_org_code="WEB-H1", member_org_codes=["WEB-T1", "WEB-V1"],
                             division_code="450102")
-    cardio = service.create_alliance(session, code="WEB-ZK", name="邕州市心血管专科联盟",
+    cardio = service.create_alliance(session, SYS, code="WEB-ZK", name="邕州市心血管专科联盟",
                                      kind="specialty_alliance", lead_org_code="WEB-C1",
                                      member_org_codes=["WEB-H1"], specialty_code="03.03")
     return Region(hosp.id, centre.id, clinic.id, city.id, cardio.id)
@@ -118,7 +121,7 @@ def test_region_page_lists_top_level_divisions_and_all_organisations(client, reg
 
 def test_organisations_are_paged(client, region, session):
     for i in range(25):
-        service.create_organization(session, code=f"WEB-P{i:02d}", name=f"兴宁区第{i:02d}村卫生室",
+        service.create_organization(session, SYS, code=f"WEB-P{i:02d}", name=f"兴宁区第{i:02d}村卫生室",
                                     level="L0", org_type="village_clinic", division_code="450103")
     first = client.get("/registry/divisions/450103").text
     assert "第 1 / 2 页，共 25 条" in text_of(first)

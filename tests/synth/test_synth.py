@@ -2,6 +2,7 @@
 
 import pytest
 from sqlalchemy import func, select
+from tests.conftest import SESSION_INFO
 
 from healthgrid.db import make_engine, make_sessionmaker
 from healthgrid.errors import Conflict, Invalid
@@ -29,7 +30,7 @@ def test_same_seed_gives_the_same_region_and_another_seed_another(fresh_database
     for url, seed in zip(urls, (5, 5, 6), strict=True):
         upgrade(url)
         engine = make_engine(url)
-        generate_region(engine, size="tiny", seed=seed)
+        generate_region(engine, size="tiny", seed=seed, info=SESSION_INFO)
         engine.dispose()
     a, b, c = (_snapshot(u) for u in urls)
     assert a == b
@@ -88,7 +89,7 @@ def test_synth_refuses_a_database_that_already_holds_a_region(region_url):
     engine = make_engine(region_url)
     try:
         with pytest.raises(Conflict) as err:
-            generate_region(engine, size="tiny", seed=1)
+            generate_region(engine, size="tiny", seed=1, info=SESSION_INFO)
         assert err.value.code == "SYN-001"
         with make_sessionmaker(engine)() as s:
             assert s.scalar(select(func.count()).where(Division.level == "province")) == 1
@@ -100,7 +101,7 @@ def test_unknown_size_is_refused(region_url):
     engine = make_engine(region_url)
     try:
         with pytest.raises(Invalid) as err:
-            generate_region(engine, size="galaxy", seed=1)
+            generate_region(engine, size="galaxy", seed=1, info=SESSION_INFO)
         assert err.value.code == "SYN-002"
     finally:
         engine.dispose()

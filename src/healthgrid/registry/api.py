@@ -5,13 +5,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..http import SessionDep
+from ..security.domain import Perm
+from ..security.http import ActorDep, require
 from . import queries, service
 
-router = APIRouter()
+# Reading the directory needs a log-in with registry.read (every role has it); writes are
+# checked against the actor's scope in the service.
+router = APIRouter(dependencies=[Depends(require(Perm.REGISTRY_READ))])
 Offset = Annotated[int, Query(ge=0, description="rows to skip")]
 Limit = Annotated[int, Query(ge=0, le=500, description="page size")]
 
@@ -237,8 +241,8 @@ def list_divisions(session: SessionDep, parent_code: str | None = None, level: s
 
 
 @router.post("/divisions", response_model=DivisionOut, status_code=status.HTTP_201_CREATED)
-def create_division(body: DivisionIn, session: SessionDep) -> Any:
-    return service.create_division(session, **body.model_dump())
+def create_division(body: DivisionIn, session: SessionDep, actor: ActorDep) -> Any:
+    return service.create_division(session, actor, **body.model_dump())
 
 
 @router.get("/divisions/{code}", response_model=DivisionOut)
@@ -267,8 +271,8 @@ def list_organizations(session: SessionDep, name: str | None = None,
 
 
 @router.post("/organizations", response_model=OrganizationOut, status_code=status.HTTP_201_CREATED)
-def create_organization(body: OrganizationIn, session: SessionDep) -> Any:
-    return service.create_organization(session, **body.model_dump())
+def create_organization(body: OrganizationIn, session: SessionDep, actor: ActorDep) -> Any:
+    return service.create_organization(session, actor, **body.model_dump())
 
 
 @router.get("/organizations/{org_id}", response_model=OrganizationOut)
@@ -277,28 +281,28 @@ def get_organization(org_id: int, session: SessionDep) -> Any:
 
 
 @router.patch("/organizations/{org_id}", response_model=OrganizationOut)
-def update_organization(org_id: int, body: OrganizationPatch, session: SessionDep) -> Any:
-    return service.update_organization(session, org_id, body.model_dump(exclude_unset=True))
+def update_organization(org_id: int, body: OrganizationPatch, session: SessionDep, actor: ActorDep) -> Any:
+    return service.update_organization(session, actor, org_id, body.model_dump(exclude_unset=True))
 
 
 @router.post("/organizations/{org_id}/departments", response_model=DepartmentOut, status_code=201)
-def add_department(org_id: int, body: DepartmentIn, session: SessionDep) -> Any:
-    return service.add_department(session, org_id=org_id, **body.model_dump())
+def add_department(org_id: int, body: DepartmentIn, session: SessionDep, actor: ActorDep) -> Any:
+    return service.add_department(session, actor, org_id=org_id, **body.model_dump())
 
 
 @router.post("/organizations/{org_id}/services", response_model=ServiceOut, status_code=201)
-def add_service(org_id: int, body: ServiceIn, session: SessionDep) -> Any:
-    return service.add_service(session, org_id=org_id, **body.model_dump())
+def add_service(org_id: int, body: ServiceIn, session: SessionDep, actor: ActorDep) -> Any:
+    return service.add_service(session, actor, org_id=org_id, **body.model_dump())
 
 
 @router.post("/organizations/{org_id}/equipment", response_model=EquipmentOut, status_code=201)
-def add_equipment(org_id: int, body: EquipmentIn, session: SessionDep) -> Any:
-    return service.add_equipment(session, org_id=org_id, **body.model_dump())
+def add_equipment(org_id: int, body: EquipmentIn, session: SessionDep, actor: ActorDep) -> Any:
+    return service.add_equipment(session, actor, org_id=org_id, **body.model_dump())
 
 
 @router.post("/organizations/{org_id}/key-specialties", response_model=KeySpecialtyOut, status_code=201)
-def designate_key_specialty(org_id: int, body: KeySpecialtyIn, session: SessionDep) -> Any:
-    return service.designate_key_specialty(session, org_id=org_id, **body.model_dump())
+def designate_key_specialty(org_id: int, body: KeySpecialtyIn, session: SessionDep, actor: ActorDep) -> Any:
+    return service.designate_key_specialty(session, actor, org_id=org_id, **body.model_dump())
 
 
 @router.get("/alliances", response_model=AllianceList)
@@ -309,8 +313,8 @@ def list_alliances(session: SessionDep, kind: str | None = None, division_code: 
 
 
 @router.post("/alliances", response_model=AllianceOut, status_code=201)
-def create_alliance(body: AllianceIn, session: SessionDep) -> Any:
-    return service.create_alliance(session, **body.model_dump())
+def create_alliance(body: AllianceIn, session: SessionDep, actor: ActorDep) -> Any:
+    return service.create_alliance(session, actor, **body.model_dump())
 
 
 @router.get("/alliances/{alliance_id}", response_model=AllianceDetailOut)
@@ -321,8 +325,8 @@ def get_alliance(alliance_id: int, session: SessionDep) -> Any:
 
 
 @router.post("/alliances/{alliance_id}/members", response_model=MemberOut, status_code=201)
-def add_alliance_member(alliance_id: int, body: MemberIn, session: SessionDep) -> Any:
-    return service.add_alliance_member(session, alliance_id=alliance_id, **body.model_dump())
+def add_alliance_member(alliance_id: int, body: MemberIn, session: SessionDep, actor: ActorDep) -> Any:
+    return service.add_alliance_member(session, actor, alliance_id=alliance_id, **body.model_dump())
 
 
 @router.get("/practitioners", response_model=PractitionerList)
@@ -332,10 +336,10 @@ def list_practitioners(session: SessionDep, name: str | None = None, org_id: int
 
 
 @router.post("/practitioners", response_model=PractitionerOut, status_code=201)
-def create_practitioner(body: PractitionerIn, session: SessionDep) -> Any:
-    return service.create_practitioner(session, **body.model_dump())
+def create_practitioner(body: PractitionerIn, session: SessionDep, actor: ActorDep) -> Any:
+    return service.create_practitioner(session, actor, **body.model_dump())
 
 
 @router.post("/practitioners/{practitioner_id}/sites", response_model=SiteOut, status_code=201)
-def add_practice_site(practitioner_id: int, body: SiteIn, session: SessionDep) -> Any:
-    return service.add_practice_site(session, practitioner_id=practitioner_id, **body.model_dump())
+def add_practice_site(practitioner_id: int, body: SiteIn, session: SessionDep, actor: ActorDep) -> Any:
+    return service.add_practice_site(session, actor, practitioner_id=practitioner_id, **body.model_dump())

@@ -378,3 +378,51 @@ def organization_ids_in_division(session: Session, division_code: str) -> list[i
         return []
     return list(session.scalars(select(Organization.id).where(Organization.division_id == division_id)
                                 .order_by(Organization.id)))
+
+
+# --- placement, for the security context's scope decisions ------------------------------
+
+
+def division_lineage(session: Session, division_id: int) -> set[int]:
+    """The division and all its ancestors' ids; empty for an unknown id."""
+    div = session.get(Division, division_id)
+    if div is None:
+        return set()
+    return {i for i in (div.province_id, div.city_id, div.county_id, div.township_id, div.id) if i}
+
+
+def organization_placement(session: Session, org_id: int) -> tuple[set[int], set[int]] | None:
+    """(division lineage, alliance ids) of an organisation; None if there is no such one."""
+    division_id = session.scalar(select(Organization.division_id).where(Organization.id == org_id))
+    if division_id is None:
+        return None
+    alliances = set(session.scalars(select(AllianceMember.alliance_id).where(AllianceMember.org_id == org_id)))
+    alliances |= set(session.scalars(select(Alliance.id).where(Alliance.lead_org_id == org_id)))
+    return division_lineage(session, division_id), alliances
+
+
+def alliance_lead(session: Session, alliance_id: int) -> int | None:
+    return session.scalar(select(Alliance.lead_org_id).where(Alliance.id == alliance_id))
+
+
+def organizations_in_scope(session: Session, *, division_ids: Sequence[int] = (),
+                           alliance_ids: Sequence[int] = (), org_ids: Sequence[int] = ()) -> set[int]:
+    """Every organisation in any of the division subtrees or alliances, plus ``org_ids``."""
+    found = set(org_ids)
+    for div in divisions_by_ids(session, list(division_ids)):
+        found |= set(session.scalars(select(Organization.id)
+                                     .where(Organization.division_id.in_(subtree_division_ids(div)))))
+    if alliance_ids:
+        found |= set(session.scalars(select(AllianceMember.org_id)
+                                     .where(AllianceMember.alliance_id.in_(alliance_ids))))
+        found |= set(session.scalars(select(Alliance.lead_org_id).where(Alliance.id.in_(alliance_ids))))
+    return found
+
+
+def practitioner_exists(session: Session, practitioner_id: int) -> bool:
+    return session.get(Practitioner, practitioner_id) is not None
+
+
+def root_division_id(session: Session) -> int | None:
+    """The region's top division (the one without a parent; the lowest id if several)."""
+    return session.scalar(select(Division.id).where(Division.parent_id.is_(None)).order_by(Division.id).limit(1))

@@ -1,5 +1,10 @@
 """Registry use cases: one function per thing a user does, one transaction each.
 
+Every write takes the ``Actor`` and is checked and audited by ``security.access.check``:
+the regional structure (divisions, organisations, alliances, key specialties) needs
+``registry.region.write`` on a division in scope, a facility's own data (departments,
+services, equipment, staff sites) ``registry.facility.write`` on that facility.
+
 Uniqueness (organisation code, licence number, one membership per alliance, …) is checked
 here for a clear message and enforced again by the database's unique keys, so a race
 between two writers still ends in one row and a ``Conflict`` for the other.
@@ -17,6 +22,8 @@ from sqlalchemy.orm import Session
 from .. import outbox
 from ..db import transaction
 from ..errors import Conflict, Invalid, NotFound
+from ..security import access
+from ..security.domain import Actor, AuditAction, Perm
 from . import domain as d
 from . import queries
 from .models import (
@@ -48,13 +55,16 @@ get_organization_by_code = queries.organization_by_code
 
 
 def create_division(
-    session: Session, *, code: str, name: str, level: str, parent_code: str | None = None
+    session: Session, actor: Actor, *, code: str, name: str, level: str, parent_code: str | None = None
 ) -> Division:
     with transaction(session):
         lvl = d.parse_enum(d.DivisionLevel, level, "REG-005", "level")
         if not name.strip():
             raise Invalid("REG-006", "division name must not be empty", {"field": "name"})
         parent = get_division(session, parent_code) if parent_code else None
+        # A top-level division is the region itself: only the platform creates one.
+        access.check(session, actor, Perm.REGION_WRITE, AuditAction.CREATE, resource_type="Division",
+                     resource_id=code, division_id=parent.id if parent else -1)
         if parent is not None and d.child_level(d.DivisionLevel(parent.level)) is not lvl:
             raise Invalid("REG-004", f"a {lvl} cannot sit under a {parent.level}",
                           {"field": "parent_code"})
@@ -77,14 +87,17 @@ ORG_FIELDS = ("name", "level", "org_type", "grade_level", "grade_class", "addres
 
 
 def create_organization(
-    session: Session, *, code: str, name: str, level: str, org_type: str, division_code: str,
+    session: Session, actor: Actor, *, code: str, name: str, level: str, org_type: str, division_code: str,
     grade_level: int | None = None, grade_class: str | None = None,
     parent_org_code: str | None = None, address: str | None = None, phone: str | None = None,
     latitude: float | None = None, longitude: float | None = None,
 ) -> Organization:
     with transaction(session):
         d.check_org_code(code)
-        org = Organization(code=code, division_id=get_division(session, division_code).id, version=1)
+        division = get_division(session, division_code)
+        access.check(session, actor, Perm.REGION_WRITE, AuditAction.CREATE, resource_type="Organization",
+                     resource_id=code, division_id=division.id)
+        org = Organization(code=code, division_id=division.id, version=1)
         _apply_org(org, dict(name=name, level=level, org_type=org_type, grade_level=grade_level,
                              grade_class=grade_class, address=address, phone=phone,
                              latitude=latitude, longitude=longitude, active=True))
@@ -98,16 +111,21 @@ def create_organization(
         return org
 
 
-def update_organization(session: Session, org_id: int, changes: dict[str, Any]) -> Organization:
+def update_organization(session: Session, actor: Actor, org_id: int, changes: dict[str, Any]) -> Organization:
     """Partial update; ``division_code`` moves the organisation to another division."""
     with transaction(session):
         org = get_organization(session, org_id)
+        access.check(session, actor, Perm.FACILITY_WRITE, AuditAction.UPDATE, resource_type="Organization",
+                     resource_id=org_id, org_id=org_id, detail={"fields": sorted(changes)})
         unknown = set(changes) - set(ORG_FIELDS) - {"division_code"}
         if unknown:
             raise Invalid("REG-014", f"cannot update field(s) {', '.join(sorted(unknown))}",
                           {"fields": sorted(unknown)})
         if "division_code" in changes:
-            org.division_id = get_division(session, changes.pop("division_code")).id
+            target = get_division(session, changes.pop("division_code"))
+            access.check(session, actor, Perm.REGION_WRITE, AuditAction.UPDATE, resource_type="Organization",
+                         resource_id=org_id, division_id=target.id, detail={"moved_to": target.code})
+            org.division_id = target.id
         merged = {f: getattr(org, f) for f in ORG_FIELDS} | changes
         _apply_org(org, merged)
         org.version += 1
@@ -128,7 +146,7 @@ def _apply_org(org: Organization, values: dict[str, Any]) -> None:
 
 
 def create_alliance(
-    session: Session, *, code: str, name: str, kind: str, lead_org_code: str,
+    session: Session, actor: Actor, *, code: str, name: str, kind: str, lead_org_code: str,
     member_org_codes: list[str] = (), division_code: str | None = None,
     specialty_code: str | None = None,
 ) -> Alliance:
@@ -141,6 +159,8 @@ def create_alliance(
                               {"field": "specialty_code"})
             d.check_department_code(specialty_code)
         lead = get_organization_by_code(session, lead_org_code)
+        access.check(session, actor, Perm.REGION_WRITE, AuditAction.CREATE, resource_type="Alliance",
+                     resource_id=code, org_id=lead.id)
         if session.scalar(select(Alliance.id).where(Alliance.code == code)):
             raise Conflict("REG-002", f"alliance code {code} already exists", {"field": "code"})
         alliance = Alliance(code=code, name=name.strip(), kind=knd.value, lead_org_id=lead.id,
@@ -151,26 +171,31 @@ def create_alliance(
         session.add(AllianceMember(alliance_id=alliance.id, org_id=lead.id, role="lead"))
         for member in dict.fromkeys(member_org_codes):
             if member != lead_org_code:
-                add_alliance_member(session, alliance_id=alliance.id, org_code=member)
+                add_alliance_member(session, actor, alliance_id=alliance.id, org_code=member)
         return alliance
 
 
 def add_alliance_member(
-    session: Session, *, alliance_id: int, org_code: str, joined_on: date | None = None
+    session: Session, actor: Actor, *, alliance_id: int, org_code: str, joined_on: date | None = None
 ) -> AllianceMember:
     with transaction(session):
         if session.get(Alliance, alliance_id) is None:
             raise NotFound("REG-042", f"alliance {alliance_id} not found", {"field": "alliance_id"})
         org = get_organization_by_code(session, org_code)
+        access.check(session, actor, Perm.REGION_WRITE, AuditAction.UPDATE, resource_type="Alliance",
+                     resource_id=alliance_id, org_id=org.id, detail={"member": org_code})
         member = AllianceMember(alliance_id=alliance_id, org_id=org.id, role="member", joined_on=joined_on)
         session.add(member)
         _flush_unique(session, "REG-043", f"{org_code} is already a member of alliance {alliance_id}")
         return member
 
 
-def add_department(session: Session, *, org_id: int, code: str, name: str | None = None) -> Department:
+def add_department(session: Session, actor: Actor, *, org_id: int, code: str,
+                   name: str | None = None) -> Department:
     with transaction(session):
         get_organization(session, org_id)
+        access.check(session, actor, Perm.FACILITY_WRITE, AuditAction.CREATE, resource_type="Department",
+                     resource_id=code, org_id=org_id)
         d.check_department_code(code)
         dept = Department(org_id=org_id, code=code, name=(name or d.DEPARTMENTS[code][0]).strip())
         session.add(dept)
@@ -190,11 +215,13 @@ def _department_of(session: Session, org_id: int, department_code: str | None) -
 
 
 def add_service(
-    session: Session, *, org_id: int, kind: str, name: str | None = None,
+    session: Session, actor: Actor, *, org_id: int, kind: str, name: str | None = None,
     department_code: str | None = None,
 ) -> HealthcareService:
     with transaction(session):
         get_organization(session, org_id)
+        access.check(session, actor, Perm.FACILITY_WRITE, AuditAction.CREATE, resource_type="HealthcareService",
+                     resource_id=kind, org_id=org_id)
         d.check_choice(kind, d.SERVICE_KINDS, "REG-050", "kind")
         svc = HealthcareService(org_id=org_id, kind=kind, name=name or d.SERVICE_KINDS[kind][0],
                                 department_id=_department_of(session, org_id, department_code),
@@ -205,11 +232,13 @@ def add_service(
 
 
 def add_equipment(
-    session: Session, *, org_id: int, kind: str, quantity: int = 1, model: str | None = None,
+    session: Session, actor: Actor, *, org_id: int, kind: str, quantity: int = 1, model: str | None = None,
     department_code: str | None = None,
 ) -> Equipment:
     with transaction(session):
         get_organization(session, org_id)
+        access.check(session, actor, Perm.FACILITY_WRITE, AuditAction.CREATE, resource_type="Equipment",
+                     resource_id=kind, org_id=org_id)
         d.check_choice(kind, d.EQUIPMENT_KINDS, "REG-052", "kind")
         if quantity < 1:
             raise Invalid("REG-053", "equipment quantity must be at least 1", {"field": "quantity"})
@@ -221,10 +250,12 @@ def add_equipment(
 
 
 def create_practitioner(
-    session: Session, *, licence_no: str, name: str, sex: str, title: str,
+    session: Session, actor: Actor, *, licence_no: str, name: str, sex: str, title: str,
     specialty_code: str | None = None, birth_year: int | None = None,
 ) -> Practitioner:
     with transaction(session):
+        access.check(session, actor, Perm.FACILITY_WRITE, AuditAction.CREATE, resource_type="Practitioner",
+                     resource_id=licence_no)
         d.check_licence(licence_no)
         d.check_choice(title, d.PRACTITIONER_TITLES, "REG-031", "title")
         if sex not in ("M", "F"):
@@ -244,7 +275,7 @@ def create_practitioner(
 
 
 def add_practice_site(
-    session: Session, *, practitioner_id: int, org_id: int, department_code: str | None = None,
+    session: Session, actor: Actor, *, practitioner_id: int, org_id: int, department_code: str | None = None,
     is_primary: bool = False, since: date | None = None,
 ) -> PracticeSite:
     """Register a practising site; a practitioner has at most one primary site
@@ -254,6 +285,8 @@ def add_practice_site(
             raise NotFound("REG-035", f"practitioner {practitioner_id} not found",
                            {"field": "practitioner_id"})
         get_organization(session, org_id)
+        access.check(session, actor, Perm.FACILITY_WRITE, AuditAction.CREATE, resource_type="PracticeSite",
+                     resource_id=practitioner_id, org_id=org_id)
         if is_primary and session.scalar(select(PracticeSite.id).where(
                 PracticeSite.practitioner_id == practitioner_id, PracticeSite.is_primary)):
             raise Conflict("REG-036", f"practitioner {practitioner_id} already has a primary site",
@@ -266,10 +299,12 @@ def add_practice_site(
 
 
 def designate_key_specialty(
-    session: Session, *, org_id: int, department_code: str, level: str, year: int | None = None
+    session: Session, actor: Actor, *, org_id: int, department_code: str, level: str, year: int | None = None
 ) -> KeySpecialty:
     with transaction(session):
         get_organization(session, org_id)
+        access.check(session, actor, Perm.REGION_WRITE, AuditAction.CREATE, resource_type="KeySpecialty",
+                     resource_id=department_code, org_id=org_id)
         d.check_department_code(department_code)
         lvl = d.parse_enum(d.SpecialtyLevel, level, "REG-060", "level")
         ks = KeySpecialty(org_id=org_id, department_code=department_code, level=lvl.value, year=year)

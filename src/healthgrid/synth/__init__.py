@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -22,12 +23,15 @@ class SynthReport:
     seed: int
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
+    demo_logins: list[Any] = field(default_factory=list)
 
 
 def generate_region(
     engine: Engine, *, size: str = "tiny", seed: int = 1,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None, info: dict[str, Any],
 ) -> SynthReport:
+    """``info``: the session info of ``security.session_info(settings)`` (the keyring the
+    demo users' personal data is encrypted with)."""
     from ..errors import Invalid
     from ..registry import synth as registry_synth
 
@@ -38,5 +42,12 @@ def generate_region(
     started = time.perf_counter()
     with engine.begin() as conn:
         report.counts.update(registry_synth.generate(conn, size=size, seed=seed, progress=progress))
+    from sqlalchemy.orm import Session
+
+    from ..security import synth as security_synth
+
+    with Session(bind=engine, info=dict(info), expire_on_commit=False) as session:
+        report.demo_logins = security_synth.create_demo_users(session, seed=seed)
+        report.counts["users"] = len(report.demo_logins)
     report.seconds = time.perf_counter() - started
     return report

@@ -1,0 +1,303 @@
+"""The audit trail: who did what to whose record, when, from where, why, and the outcome.
+
+Service functions call ``record()``; the rows are appended when the transaction commits
+(a ``before_commit`` hook), so an action that rolls back leaves no "success" behind and the
+chain head is locked only for the last moments of a transaction. A refused action is
+recorded by ``record_denied()`` in a transaction of its own, after the refused one has
+rolled back. Rows form an HMAC chain (domain.audit_hash); ``verify()`` walks it.
+
+Sources: GB/T 22239-2019 安全审计 (date-time, user, event type, outcome; protected from
+deletion and modification); 网络安全法 Art. 21 (logs kept ≥ 6 months);
+../shared/specs/domain-rules.md §10.4 (audit events).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from ..db import after_rollback, in_transaction, transaction, utcnow
+from ..errors import Conflict, Invalid, NotFound
+from .domain import GENESIS_HASH, Actor, AuditAction, Perm, audit_hash
+from .models import AuditEvent, AuditHead, GlassReview
+from .pii import keyring
+
+_PENDING = "healthgrid_audit_pending"
+
+
+def _entry(actor: Actor, action: AuditAction, *, resource_type: str, resource_id: Any = None,
+           org_id: int | None = None, patient_id: int | None = None, person_key: str | None = None,
+           outcome: str = "success", reason: str | None = None, detail: dict[str, Any] | None = None,
+           break_glass: bool = False) -> dict[str, Any]:
+    return {
+        "at": utcnow(), "user_id": actor.user_id, "username": actor.username[:80],
+        "roles": " ".join(sorted(actor.roles)) or ("system" if actor.system else ""),
+        "surface": actor.surface, "client": actor.client, "purpose": actor.effective_purpose,
+        "action": str(action), "resource_type": resource_type,
+        "resource_id": None if resource_id is None else str(resource_id),
+        "org_id": org_id, "patient_id": patient_id, "person_key": person_key,
+        "outcome": outcome, "reason": reason,
+        "break_glass": actor.break_glass[:500] if break_glass and actor.break_glass else None,
+        "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
+    }
+
+
+def record(session: Session, actor: Actor, action: AuditAction, **kw: Any) -> None:
+    """Record an action that succeeds if (and when) the current transaction commits."""
+    entry = _entry(actor, action, **kw)
+    if in_transaction(session):
+        session.info.setdefault(_PENDING, []).append(entry)
+    else:
+        with transaction(session):
+            append(session, [entry])
+
+
+def record_denied(session: Session, actor: Actor, action: AuditAction, *, reason: str, **kw: Any) -> None:
+    """Record a refused or failed action; it survives the rollback of the refused one."""
+    entry = _entry(actor, action, outcome=kw.pop("outcome", "denied"), reason=reason, **kw)
+    if in_transaction(session):
+        after_rollback(session, lambda s: append(s, [entry]))
+    else:
+        with transaction(session):
+            append(session, [entry])
+
+
+@event.listens_for(Session, "before_commit")
+def _flush_pending(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        append(session, pending)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def append(session: Session, entries: list[dict[str, Any]]) -> None:
+    """Append to the chain. Taking the head with an UPDATE first gets the write lock on
+    both databases (a row lock on PostgreSQL, the database lock on SQLite) before reading."""
+    n = len(entries)
+    row = session.execute(update(AuditHead).where(AuditHead.id == 1)
+                          .values(last_seq=AuditHead.last_seq + n)
+                          .returning(AuditHead.last_seq, AuditHead.last_hash)).first()
+    if row is None:
+        raise RuntimeError("the audit chain head (sec_audit_head id 1) is missing; run healthgrid"
+                           " db upgrade")
+    seq, prev = row[0] - n, row[1]
+    key = keyring(session).chain_key
+    rows = []
+    for entry in entries:
+        seq += 1
+        full = {**entry, "seq": seq}
+        digest = audit_hash(key, prev, full)
+        rows.append({**full, "prev_hash": prev, "hash": digest})
+        prev = digest
+    session.execute(insert(AuditEvent), rows)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev))
+
+
+@dataclass
+class VerifyReport:
+    checked: int
+    ok: bool
+    problems: list[str]
+    last_seq: int
+
+
+def verify(session: Session, *, batch: int = 5000) -> VerifyReport:
+    """Walk the chain from its anchor: a changed row breaks its own hash, a deleted row
+    leaves a gap in ``seq`` or breaks the next row's ``prev_hash``, a cut-off tail no
+    longer reaches the head."""
+    head = session.get(AuditHead, 1)
+    if head is None:
+        return VerifyReport(0, False, ["the chain head is missing"], 0)
+    key = keyring(session).chain_key
+    problems: list[str] = []
+    expected_seq, prev, checked = head.anchor_seq + 1, head.anchor_hash, 0
+    last_seq = head.anchor_seq
+    while True:
+        rows = session.scalars(select(AuditEvent).where(AuditEvent.seq >= expected_seq)
+                               .order_by(AuditEvent.seq).limit(batch)).all()
+        if not rows:
+            break
+        for ev in rows:
+            if ev.seq != expected_seq:
+                problems.append(f"rows {expected_seq}–{ev.seq - 1} are missing (deleted)")
+            if ev.prev_hash != prev:
+                problems.append(f"row {ev.seq}: does not follow the row before it")
+            record = {f: getattr(ev, f) for f in ("seq", "at", "user_id", "username", "roles",
+                                                   "surface", "client", "purpose", "action",
+                                                   "resource_type", "resource_id", "org_id",
+                                                   "patient_id", "person_key", "outcome", "reason",
+                                                   "break_glass", "detail")}
+            if audit_hash(key, ev.prev_hash, record) != ev.hash:
+                problems.append(f"row {ev.seq}: its content was changed")
+            prev, expected_seq, last_seq = ev.hash, ev.seq + 1, ev.seq
+            checked += 1
+        session.expunge_all()
+        if len(problems) > 50:
+            problems.append("… stopped after 50 problems")
+            break
+    if last_seq != head.last_seq or prev != head.last_hash:
+        problems.append(f"the chain ends at row {last_seq} but its head says {head.last_seq}"
+                        " (rows at the end were deleted or the head was changed)")
+    return VerifyReport(checked, not problems, problems, last_seq)
+
+
+def verify_as(session: Session, actor: Actor) -> VerifyReport:
+    """``verify`` for an auditor through the API or a page (the CLI runs it as the operator)."""
+    from . import access
+
+    with transaction(session):
+        access.check(session, actor, Perm.AUDIT_READ, AuditAction.VIEW, resource_type="AuditChain")
+    return verify(session)
+
+
+def purge_expired(session: Session, actor: Actor, *, retention_days: int) -> int:
+    """Delete rows older than the retention period from the start of the chain, move the
+    anchor to the last deleted row, and record the purge itself."""
+    if retention_days < 183:
+        raise Invalid("SEC-060", "audit retention is at least 183 days (网络安全法 Art. 21)")
+    cutoff = utcnow() - timedelta(days=retention_days)
+    with transaction(session):
+        head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+        # The chain is cut only from its start, and never past a break-the-glass access
+        # an auditor has not reviewed yet.
+        unreviewed = session.scalar(
+            select(func.min(AuditEvent.seq)).outerjoin(GlassReview, GlassReview.audit_id == AuditEvent.id)
+            .where(AuditEvent.break_glass.is_not(None), GlassReview.id.is_(None)))
+        old = select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.at < cutoff)
+        if unreviewed is not None:
+            old = old.where(AuditEvent.seq < unreviewed)
+        last = session.execute(old.order_by(AuditEvent.seq.desc()).limit(1)).first()
+        if last is None:
+            return 0
+        count = session.scalar(select(func.count()).select_from(AuditEvent)
+                               .where(AuditEvent.seq <= last.seq)) or 0
+        session.execute(delete(GlassReview).where(GlassReview.audit_id.in_(
+            select(AuditEvent.id).where(AuditEvent.seq <= last.seq))))
+        session.execute(delete(AuditEvent).where(AuditEvent.seq <= last.seq))
+        head.anchor_seq, head.anchor_hash = last.seq, last.hash
+        record(session, actor, AuditAction.RETENTION, resource_type="AuditEvent",
+               detail={"deleted": count, "through_seq": last.seq, "cutoff": cutoff.isoformat()})
+    return count
+
+
+def head_hash(session: Session) -> tuple[int, str]:
+    head = session.get(AuditHead, 1)
+    return (head.last_seq, head.last_hash) if head else (0, GENESIS_HASH)
+
+
+# -- reading the trail (auditors; residents for their own record) -----------------------
+
+
+@dataclass
+class AuditFilter:
+    username: str | None = None
+    patient_id: int | None = None
+    person_key: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    break_glass_only: bool = False
+    unreviewed_only: bool = False
+
+
+@dataclass
+class AuditPage:
+    total: int
+    items: list[AuditEvent]
+    reviews: dict[int, GlassReview]
+
+
+def search(session: Session, actor: Actor, f: AuditFilter, *, offset: int = 0, limit: int = 50) -> AuditPage:
+    """The trail for an auditor: rows about organisations in their scope; rows tied to no
+    organisation (log-ins, region-level staff) only for an auditor of the whole region."""
+    from . import access  # access imports this module
+
+    with transaction(session):
+        access.check(session, actor, Perm.AUDIT_READ, AuditAction.SEARCH, resource_type="AuditEvent",
+                     detail={k: v for k, v in {"username": f.username, "patient_id": f.patient_id,
+                                               "by_person": bool(f.person_key), "action": f.action}.items()
+                             if v})
+        stmt = select(AuditEvent)
+        orgs = access.scope_org_ids(session, actor, Perm.AUDIT_READ)
+        root = _root_division(session)
+        if orgs is not None and not (root is not None and access.division_in_scope(
+                session, actor, Perm.AUDIT_READ, root)):
+            stmt = stmt.where(AuditEvent.org_id.in_(sorted(orgs or {-1})))
+        if f.username:
+            stmt = stmt.where(AuditEvent.username == f.username)
+        if f.patient_id is not None:
+            stmt = stmt.where(AuditEvent.patient_id == f.patient_id)
+        if f.person_key:
+            stmt = stmt.where(AuditEvent.person_key == f.person_key)
+        if f.action:
+            stmt = stmt.where(AuditEvent.action == f.action)
+        if f.outcome:
+            stmt = stmt.where(AuditEvent.outcome == f.outcome)
+        if f.since:
+            stmt = stmt.where(AuditEvent.at >= f.since)
+        if f.until:
+            stmt = stmt.where(AuditEvent.at < f.until)
+        if f.break_glass_only or f.unreviewed_only:
+            stmt = stmt.where(AuditEvent.break_glass.is_not(None))
+        if f.unreviewed_only:
+            stmt = stmt.where(~select(GlassReview.id).where(GlassReview.audit_id == AuditEvent.id).exists())
+        total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        items = list(session.scalars(stmt.order_by(AuditEvent.seq.desc()).offset(offset).limit(limit)))
+        reviews = {r.audit_id: r for r in session.scalars(
+            select(GlassReview).where(GlassReview.audit_id.in_([i.id for i in items])))} if items else {}
+        return AuditPage(total, items, reviews)
+
+
+def _root_division(session: Session) -> int | None:
+    from ..registry import queries as registry_queries
+
+    return registry_queries.root_division_id(session)
+
+
+def access_log_for_me(session: Session, actor: Actor, *, offset: int = 0, limit: int = 50) -> AuditPage:
+    """"Who looked at my record": every access by someone else to the resident's data."""
+    from . import access
+
+    with transaction(session):
+        if actor.person_key is None:
+            raise Invalid("SEC-061", "this account is not linked to a resident (no ID number on file)")
+        access.check(session, actor, Perm.SELF_RECORD, AuditAction.VIEW, resource_type="AccessLog",
+                     person_key=actor.person_key, audit_success=False)
+        stmt = select(AuditEvent).where(AuditEvent.person_key == actor.person_key,
+                                        AuditEvent.user_id.is_distinct_from(actor.user_id))
+        total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        items = list(session.scalars(stmt.order_by(AuditEvent.seq.desc()).offset(offset).limit(limit)))
+        return AuditPage(total, items, {})
+
+
+def review_break_glass(session: Session, actor: Actor, audit_id: int, *, verdict: str,
+                       note: str | None = None) -> GlassReview:
+    from . import access
+
+    if verdict not in ("justified", "unjustified"):
+        raise Invalid("SEC-062", "verdict: 'justified' or 'unjustified'")
+    with transaction(session):
+        ev = session.get(AuditEvent, audit_id)
+        if ev is None or ev.break_glass is None:
+            raise NotFound("SEC-063", f"no break-the-glass access with audit id {audit_id}")
+        access.check(session, actor, Perm.AUDIT_REVIEW, AuditAction.BREAK_GLASS_REVIEW,
+                     resource_type="AuditEvent", resource_id=audit_id,
+                     **({"org_id": ev.org_id} if ev.org_id is not None else {}),
+                     detail={"verdict": verdict})
+        if session.scalar(select(GlassReview.id).where(GlassReview.audit_id == audit_id)):
+            raise Conflict("SEC-064", f"audit row {audit_id} has already been reviewed")
+        review = GlassReview(audit_id=audit_id, reviewer=actor.username, verdict=verdict,
+                             note=(note or "").strip()[:500] or None)
+        session.add(review)
+        session.flush()
+        return review

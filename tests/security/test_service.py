@@ -1,0 +1,215 @@
+"""Security use cases on both databases: log-in, lock-out, second factor, tokens, scope
+decisions, break the glass, the audit chain and personal data at rest."""
+
+from __future__ import annotations
+
+import pyotp
+import pytest
+from sqlalchemy import func, select, text, update
+
+from healthgrid.errors import Forbidden, TooManyRequests, Unauthorized
+from healthgrid.registry import service as registry
+from healthgrid.registry.models import Department
+from healthgrid.security import audit, keys, service
+from healthgrid.security.domain import AuditAction, Perm, Role
+from healthgrid.security.models import AuditEvent, User
+from healthgrid.security.pii import Keyring, keyring
+from tests.factories import SYS
+from tests.security.conftest import ID_NUMBER, PASSWORD, actor_of
+
+
+def test_wrong_password_locks_the_account_after_the_threshold(session, world):
+    for _ in range(5):
+        with pytest.raises(Unauthorized) as err:
+            service.authenticate(session, username="u-clinician", password="wrong-Passw0rd", client="10.0.0.1")
+        assert err.value.code == "SEC-001"
+    with pytest.raises(Forbidden) as err:
+        service.authenticate(session, username="u-clinician", password=PASSWORD, client="10.0.0.1")
+    assert err.value.code == "SEC-002"
+    failures = session.scalar(select(func.count()).select_from(AuditEvent)
+                              .where(AuditEvent.action == "login_failed"))
+    assert failures >= 5
+
+
+def test_unknown_user_gets_the_same_answer_as_a_wrong_password(session, world):
+    with pytest.raises(Unauthorized) as err:
+        service.authenticate(session, username="nobody", password=PASSWORD, client="10.0.0.2")
+    assert err.value.code == "SEC-001"
+
+
+def test_many_failures_from_one_address_are_rate_limited(session, world):
+    for i in range(20):
+        with pytest.raises(Unauthorized):
+            service.authenticate(session, username=f"nobody{i}", password="x", client="10.9.9.9")
+    with pytest.raises(TooManyRequests) as err:
+        service.authenticate(session, username="u-nurse", password=PASSWORD, client="10.9.9.9")
+    assert err.value.code == "SEC-004"
+    assert service.authenticate(session, username="u-nurse", password=PASSWORD, client="10.0.0.3")
+
+
+def test_second_factor_is_asked_for_and_a_code_is_good_once(session, world):
+    result = service.authenticate(session, username="u-auditor", password=PASSWORD, client="10.0.0.4")
+    assert result.needs_totp
+    code = pyotp.TOTP(world.totp[Role.AUDITOR]).now()
+    service.verify_second_factor(session, user_id=result.user.id, code=code, client="10.0.0.4")
+    with pytest.raises(Unauthorized) as err:
+        service.verify_second_factor(session, user_id=result.user.id, code=code, client="10.0.0.4")
+    assert err.value.code == "SEC-005"
+
+
+def test_admin_without_second_factor_is_refused_even_with_the_right_role(session, world):
+    actor = actor_of(session, world, Role.SYSTEM_ADMIN)
+    no_mfa = type(actor)(**{**actor.__dict__, "mfa": False})
+    with pytest.raises(Forbidden) as err:
+        service.list_users(session, no_mfa)
+    assert err.value.code == "SEC-107"
+
+
+def test_tokens_are_stored_hashed_and_can_be_revoked(session, world):
+    new = service.create_token(session, SYS, user_id=world.users[Role.INSURER].id, name="his",
+                               perms=["registry.read"])
+    stored = session.scalars(select(text("token_hash")).select_from(text("sec_api_token"))).all()
+    assert new.token not in stored
+    user, perms = service.resolve_token(session, new.token)
+    assert user.username == "u-insurer" and perms == frozenset({Perm.REGISTRY_READ})
+    service.revoke_token(session, SYS, new.id)
+    assert service.resolve_token(session, new.token) is None
+
+
+def test_facility_admin_writes_only_in_their_own_facility(session, world):
+    admin = actor_of(session, world, Role.FACILITY_ADMIN)
+    registry.add_department(session, admin, org_id=world.region.county_hospital.id, code="04")
+    before = session.scalar(select(func.count()).select_from(Department))
+    with pytest.raises(Forbidden) as err:
+        registry.add_department(session, admin, org_id=world.hosp_b.id, code="04")
+    assert err.value.code == "SEC-103"
+    assert session.scalar(select(func.count()).select_from(Department)) == before
+    denied = session.scalars(select(AuditEvent).where(AuditEvent.outcome == "denied")).all()
+    assert [(d.reason, d.org_id, d.username) for d in denied] == [("SEC-103", world.hosp_b.id, "u-facility_admin")]
+
+
+def test_cross_county_user_records_are_not_readable(session, world):
+    cdc_b = service.create_user(session, SYS, username="cdc-b", display_name="B", password=PASSWORD,
+                                grants=[service.GrantSpec(Role.FACILITY_ADMIN, *_org(world.hosp_b))],
+                                org_id=world.hosp_b.id)
+    admin_a = actor_of(session, world, Role.FACILITY_ADMIN)
+    with pytest.raises(Forbidden) as err:
+        service.get_user(session, admin_a, cdc_b.id)
+    assert err.value.code == "SEC-103"
+    _, listed = service.list_users(session, admin_a)
+    assert "cdc-b" not in {u.username for u in listed}
+    assert "u-clinician" in {u.username for u in listed}
+
+
+def _org(org):
+    from healthgrid.security.domain import ScopeKind
+
+    return ScopeKind.ORGANIZATION, org.id
+
+
+def test_break_the_glass_allows_a_clinician_outside_the_relationship_and_is_flagged(session, world):
+    from healthgrid.security import access
+
+    doctor = actor_of(session, world, Role.CLINICIAN)
+    with pytest.raises(Forbidden) as err:
+        access.check(session, doctor, Perm.PATIENT_READ, AuditAction.VIEW, resource_type="Patient",
+                     resource_id=42, patient_id=42)
+    assert err.value.code == "SEC-104"
+    with pytest.raises(Forbidden) as err:
+        access.check(session, actor_of(session, world, Role.CLINICIAN, break_glass="急"), Perm.PATIENT_READ,
+                     AuditAction.VIEW, resource_type="Patient", patient_id=42)
+    assert err.value.code == "SEC-105"
+    glass = actor_of(session, world, Role.CLINICIAN, break_glass="昏迷患者急诊抢救，需要查看既往病史")
+    decided = access.check(session, glass, Perm.PATIENT_READ, AuditAction.VIEW, resource_type="Patient",
+                           resource_id=42, patient_id=42)
+    assert decided.basis == "break_glass" and decided.flagged
+    session.commit()
+    flagged = session.scalars(select(AuditEvent).where(AuditEvent.break_glass.is_not(None))).one()
+    assert flagged.purpose == "ETREAT" and flagged.patient_id == 42
+    nurse = actor_of(session, world, Role.NURSE, break_glass="昏迷患者急诊抢救，需要查看既往病史")
+    with pytest.raises(Forbidden):  # nurses have no break-glass permission
+        access.check(session, nurse, Perm.PATIENT_READ, AuditAction.VIEW, resource_type="Patient", patient_id=42)
+    auditor = actor_of(session, world, Role.AUDITOR)
+    pending = audit.search(session, auditor, audit.AuditFilter(unreviewed_only=True))
+    assert [e.id for e in pending.items] == [flagged.id]
+    audit.review_break_glass(session, auditor, flagged.id, verdict="justified", note="核实为急诊")
+    assert audit.search(session, auditor, audit.AuditFilter(unreviewed_only=True)).total == 0
+
+
+def test_a_relationship_source_grants_access_without_breaking_the_glass(session, world):
+    from healthgrid.security import access
+
+    def referral_to_my_facility(_s, actor, patient_id):
+        return "referral" if patient_id == 7 and actor.username == "u-clinician" else None
+
+    access.register_relationship_source(referral_to_my_facility)
+    try:
+        doctor = actor_of(session, world, Role.CLINICIAN)
+        assert access.check(session, doctor, Perm.PATIENT_READ, AuditAction.VIEW, resource_type="Patient",
+                             patient_id=7).basis == "relationship:referral"
+        with pytest.raises(Forbidden):
+            access.check(session, doctor, Perm.PATIENT_READ, AuditAction.VIEW, resource_type="Patient",
+                         patient_id=8)
+    finally:
+        access.RELATIONSHIP_SOURCES.remove(referral_to_my_facility)
+
+
+def test_resident_sees_who_looked_at_their_record(session, world):
+    admin = actor_of(session, world, Role.SYSTEM_ADMIN)
+    resident = world.users[Role.RESIDENT]
+    view = service.get_user(session, admin, resident.id)
+    assert view.id_number == "110105********002X"  # masked for an administrator
+    me = actor_of(session, world, Role.RESIDENT)
+    assert service.get_user(session, me, resident.id).id_number == ID_NUMBER
+    log = audit.access_log_for_me(session, me)
+    assert (log.items[0].username, log.items[0].action) == ("u-system_admin", "view")
+    assert all(e.user_id != resident.id for e in log.items)
+
+
+def test_audit_chain_verifies_and_detects_a_changed_or_deleted_row(session, world):
+    assert audit.verify(session).ok
+    first, second = session.scalars(select(AuditEvent).order_by(AuditEvent.seq).limit(2)).all()
+    original = second.username
+    session.execute(update(AuditEvent).where(AuditEvent.id == second.id).values(username="someone-else"))
+    report = audit.verify(session)
+    assert not report.ok and any(f"row {second.seq}: its content was changed" in p for p in report.problems)
+    session.execute(update(AuditEvent).where(AuditEvent.id == second.id).values(username=original))
+    assert audit.verify(session).ok
+    session.delete(session.get(AuditEvent, first.id))
+    session.flush()
+    report = audit.verify(session)
+    assert not report.ok and any("missing" in p or "does not follow" in p for p in report.problems)
+
+
+def test_no_plaintext_id_number_or_phone_in_any_table(session, world):
+    session.flush()
+    tables = session.execute(text(
+        "SELECT name FROM sqlite_master WHERE type='table'" if session.bind.dialect.name == "sqlite" else
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars().all()
+    assert "sec_user" in tables
+    for table in tables:
+        for row in session.execute(text(f'SELECT * FROM "{table}"')):
+            blob = "|".join(str(v) for v in row)
+            assert ID_NUMBER not in blob and ID_NUMBER[:17] not in blob, table
+            assert "13812345678" not in blob, table
+    stored = session.get(User, world.users[Role.RESIDENT].id)
+    assert stored.id_number_enc.startswith("t1:")
+
+
+def test_key_rotation_re_encrypts_every_value_and_old_keys_still_decrypt(session, world):
+    old = keyring(session)
+    new_ring = Keyring.from_strings({"t1": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+                                     "t2": "YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODk="},
+                                    "t2", "test-blind-index-key-0123456789abcdefghij")
+    session.info["healthgrid_keyring"] = new_ring
+    try:
+        counts = keys.rotate(session, SYS)
+        assert counts["sec_user.id_number_enc"] == 1 and counts["sec_user.totp_secret_enc"] == len(world.users)
+        stored = session.get(User, world.users[Role.RESIDENT].id)
+        session.refresh(stored)
+        assert stored.id_number_enc.startswith("t2:")
+        assert new_ring.decrypt(stored.id_number_enc, "id_number") == ID_NUMBER
+        assert stored.id_number_bidx == old.blind_index(ID_NUMBER, "id_number")  # the index does not move
+        assert keys.rotate(session, SYS)["sec_user.id_number_enc"] == 0
+    finally:
+        session.info["healthgrid_keyring"] = old
