@@ -37,7 +37,9 @@ SECRETS = {
     "secret_key": "test-secret-key-0123456789abcdefghijklmnop",
     "security": {"pii_keys": {"t1": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="},
                  "pii_current_key": "t1",
-                 "blind_index_key": "test-blind-index-key-0123456789abcdefghij"},
+                 "blind_index_key": "test-blind-index-key-0123456789abcdefghij",
+                 # cheap hashing in tests only; production keeps RFC 9106's cost
+                 "argon2_time_cost": 1, "argon2_memory_kib": 1024},
 }
 
 

@@ -39,6 +39,10 @@ class SecuritySettings(BaseModel):
     # "auto": Secure when the request came over https (behind a TLS proxy, run uvicorn with
     # --proxy-headers); "always" in production behind TLS; "never" for plain-http labs.
     cookie_secure: Literal["auto", "always", "never"] = "auto"
+    # Argon2id cost (RFC 9106 §4, second recommended option: t=3, 64 MiB). Each hash keeps
+    # its own parameters, so raising them later re-hashes nothing and locks nobody out.
+    argon2_time_cost: int = Field(3, ge=1, le=20)
+    argon2_memory_kib: int = Field(65536, ge=1024)
     password_min_length: int = Field(10, ge=8, le=128)
     password_max_age_days: int = Field(90, ge=0)  # 0: never expires
     lockout_threshold: int = Field(5, ge=1)

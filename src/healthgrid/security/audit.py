@@ -269,10 +269,10 @@ def access_log_for_me(session: Session, actor: Actor, *, offset: int = 0, limit:
     from . import access
 
     with transaction(session):
-        if actor.person_key is None:
-            raise Invalid("SEC-061", "this account is not linked to a resident (no ID number on file)")
         access.check(session, actor, Perm.SELF_RECORD, AuditAction.VIEW, resource_type="AccessLog",
                      person_key=actor.person_key, audit_success=False)
+        if actor.person_key is None:
+            raise Invalid("SEC-061", "this account is not linked to a resident (no ID number on file)")
         stmt = select(AuditEvent).where(AuditEvent.person_key == actor.person_key,
                                         AuditEvent.user_id.is_distinct_from(actor.user_id))
         total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
@@ -287,6 +287,8 @@ def review_break_glass(session: Session, actor: Actor, audit_id: int, *, verdict
     if verdict not in ("justified", "unjustified"):
         raise Invalid("SEC-062", "verdict: 'justified' or 'unjustified'")
     with transaction(session):
+        access.check(session, actor, Perm.AUDIT_REVIEW, AuditAction.BREAK_GLASS_REVIEW,
+                     resource_type="AuditEvent", resource_id=audit_id, audit_success=False)
         ev = session.get(AuditEvent, audit_id)
         if ev is None or ev.break_glass is None:
             raise NotFound("SEC-063", f"no break-the-glass access with audit id {audit_id}")

@@ -8,6 +8,7 @@ stored as SHA-256 digests: a leaked table does not yield a usable token.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -43,10 +44,19 @@ from .domain import (
 from .models import ApiToken, LoginFailure, RoleGrant, User, WebSession
 from .pii import blind, seal, unseal
 
-_hasher = PasswordHasher()
-# A fixed hash to verify against when the user does not exist, so that the answer takes
-# as long as for a wrong password (no user enumeration by timing).
-_DUMMY_HASH = _hasher.hash("not a real password, only for timing")
+_HASHERS: dict[tuple[int, int], PasswordHasher] = {}
+_DUMMY: dict[tuple[int, int], str] = {}
+
+
+def _hasher(session: Session) -> PasswordHasher:
+    s = _settings(session)
+    key = (s.argon2_time_cost, s.argon2_memory_kib)
+    if key not in _HASHERS:
+        _HASHERS[key] = PasswordHasher(time_cost=key[0], memory_cost=key[1])
+        # A hash to verify against when the user does not exist, so the answer takes as
+        # long as for a wrong password (no user enumeration by timing).
+        _DUMMY[key] = _HASHERS[key].hash("not a real password, only for timing")
+    return _HASHERS[key]
 ID_PURPOSE = "id_number"
 PHONE_PURPOSE = "phone"
 TOTP_PURPOSE = "totp_secret"
@@ -120,6 +130,8 @@ def create_user(session: Session, actor: Actor, *, username: str, display_name: 
     if phone is not None and not (phone.isdigit() and 7 <= len(phone) <= 15):
         raise Invalid("SEC-025", "phone: 7–15 digits")
     with transaction(session):
+        access.check(session, actor, Perm.USER_MANAGE, AuditAction.PERMISSION_CHANGE, resource_type="User",
+                     audit_success=False)
         if org_id is not None and registry_queries.organization_or_none(session, org_id) is None:
             raise NotFound("SEC-043", f"no organisation with id {org_id}")
         if practitioner_id is not None and not registry_queries.practitioner_exists(session, practitioner_id):
@@ -130,7 +142,7 @@ def create_user(session: Session, actor: Actor, *, username: str, display_name: 
             access.check(session, actor, Perm.USER_MANAGE, AuditAction.CREATE, resource_type="User",
                          audit_success=False)
         user = User(username=username, display_name=display_name.strip(),
-                    password_hash=_hasher.hash(password), org_id=org_id, practitioner_id=practitioner_id,
+                    password_hash=_hasher(session).hash(password), org_id=org_id, practitioner_id=practitioner_id,
                     id_number_enc=seal(session, resident.number if resident else None, ID_PURPOSE),
                     id_number_bidx=blind(session, resident.number, ID_PURPOSE) if resident else None,
                     phone_enc=seal(session, phone, PHONE_PURPOSE))
@@ -153,6 +165,8 @@ def create_user(session: Session, actor: Actor, *, username: str, display_name: 
 
 def grant_role(session: Session, actor: Actor, user_id: int, spec: GrantSpec) -> RoleGrant:
     with transaction(session):
+        access.check(session, actor, Perm.USER_MANAGE, AuditAction.PERMISSION_CHANGE, resource_type="User",
+                     audit_success=False)
         user = _user(session, user_id)
         _check_may_grant(session, actor, spec)
         exists = session.scalar(select(RoleGrant).where(
@@ -172,6 +186,8 @@ def grant_role(session: Session, actor: Actor, user_id: int, spec: GrantSpec) ->
 
 def revoke_role(session: Session, actor: Actor, user_id: int, grant_id: int) -> None:
     with transaction(session):
+        access.check(session, actor, Perm.USER_MANAGE, AuditAction.PERMISSION_CHANGE, resource_type="User",
+                     audit_success=False)
         grant = session.get(RoleGrant, grant_id)
         if grant is None or grant.user_id != user_id:
             raise NotFound("SEC-048", f"user {user_id} has no grant {grant_id}")
@@ -186,6 +202,8 @@ def revoke_role(session: Session, actor: Actor, user_id: int, grant_id: int) -> 
 
 def set_active(session: Session, actor: Actor, user_id: int, active: bool) -> User:
     with transaction(session):
+        access.check(session, actor, Perm.USER_MANAGE, AuditAction.PERMISSION_CHANGE, resource_type="User",
+                     audit_success=False)
         user = _user(session, user_id)
         _check_user_scope(session, actor, user, Perm.USER_MANAGE, AuditAction.UPDATE)
         user.active = active
@@ -294,29 +312,29 @@ def list_users(session: Session, actor: Actor, *, name: str | None = None, offse
 def change_password(session: Session, actor: Actor, *, old_password: str, new_password: str) -> None:
     with transaction(session):
         user = _user(session, actor.user_id or -1)
-        if not _verify_password(user, old_password):
-            raise Forbidden("SEC-026", "the current password is wrong")
+        if not _verify_password(session, user, old_password):
+            raise Invalid("SEC-026", "old_password: the current password is wrong")
         check_password(new_password, username=user.username,
                        min_length=_settings(session).password_min_length)
-        if _verify_password(user, new_password):
+        if _verify_password(session, user, new_password):
             raise Invalid("SEC-027", "new_password: must differ from the current one")
-        user.password_hash = _hasher.hash(new_password)
+        user.password_hash = _hasher(session).hash(new_password)
         user.password_changed_at = utcnow()
         audit.record(session, actor, AuditAction.UPDATE, resource_type="User", resource_id=user.id,
                      detail={"changed": "password"})
 
 
-def _burn_time(password: str) -> bool:
-    try:
-        _hasher.verify(_DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
-        pass
+def _burn_time(session: Session, password: str) -> bool:
+    hasher = _hasher(session)
+    key = (hasher.time_cost, hasher.memory_cost)
+    with contextlib.suppress(VerificationError, InvalidHashError):
+        hasher.verify(_DUMMY[key], password)
     return False
 
 
-def _verify_password(user: User, password: str) -> bool:
+def _verify_password(session: Session, user: User, password: str) -> bool:
     try:
-        return _hasher.verify(user.password_hash, password)
+        return _hasher(session).verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -351,7 +369,7 @@ def authenticate(session: Session, *, username: str, password: str, client: str 
                                       f" in {settings.lockout_minutes} minutes")
         else:
             user = session.scalar(select(User).where(User.username == username).with_for_update())
-            ok = _verify_password(user, password) if user else _burn_time(password)
+            ok = _verify_password(session, user, password) if user else _burn_time(session, password)
             reason = ""
             if user is not None and user.locked_until is not None and user.locked_until > now:
                 failure = Forbidden("SEC-002", "this account is locked after repeated failed log-ins; try"

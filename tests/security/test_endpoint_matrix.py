@@ -1,0 +1,215 @@
+"""Every registered API and FHIR endpoint, walked anonymously and with each role (a real
+API token per role, scoped as in tests/security/conftest.py): allowed or denied as the
+table says. A new endpoint without a row here fails the walk."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.routing import APIRoute
+
+from healthgrid.security import access, service
+from healthgrid.security.domain import ROLE_PERMS, AuditAction, Perm, Role, ScopeKind
+from tests.factories import SYS
+from tests.security.conftest import PASSWORD, actor_of
+
+ANY = "any"  # any logged-in user
+PUBLIC = "public"
+
+# (method, path template) -> what it needs. Path parameters are filled from the world,
+# always with a target inside county A, where every scoped role's grant reaches.
+TABLE: dict[tuple[str, str], str | Perm] = {
+    ("GET", "/fhir/metadata"): PUBLIC,
+    ("GET", "/api/docs"): PUBLIC,  # the Swagger UI page; every call it makes needs a token
+    ("GET", "/fhir/{resource_type}"): Perm.REGISTRY_READ,
+    ("POST", "/fhir/{resource_type}/_search"): Perm.REGISTRY_READ,
+    ("GET", "/fhir/{resource_type}/_search"): Perm.REGISTRY_READ,
+    ("GET", "/fhir/{resource_type}/{resource_id}"): Perm.REGISTRY_READ,
+    ("GET", "/api/security/me"): ANY,
+    ("GET", "/api/security/me/access-log"): Perm.SELF_RECORD,
+    ("POST", "/api/security/me/password"): ANY,
+    ("GET", "/api/security/me/tokens"): ANY,
+    ("POST", "/api/security/me/tokens"): ANY,
+    ("DELETE", "/api/security/tokens/{token_id}"): Perm.USER_MANAGE,
+    ("GET", "/api/security/users"): Perm.USER_READ,
+    ("POST", "/api/security/users"): Perm.USER_MANAGE,
+    ("GET", "/api/security/users/{user_id}"): Perm.USER_READ,
+    ("POST", "/api/security/users/{user_id}/grants"): Perm.USER_MANAGE,
+    ("DELETE", "/api/security/users/{user_id}/grants/{grant_id}"): Perm.USER_MANAGE,
+    ("POST", "/api/security/users/{user_id}/active"): Perm.USER_MANAGE,
+    ("GET", "/api/security/audit"): Perm.AUDIT_READ,
+    ("POST", "/api/security/audit/{audit_id}/review"): Perm.AUDIT_REVIEW,
+    ("GET", "/api/security/audit/verify"): Perm.AUDIT_READ,
+    ("GET", "/api/registry/divisions"): Perm.REGISTRY_READ,
+    ("POST", "/api/registry/divisions"): Perm.REGION_WRITE,
+    ("GET", "/api/registry/divisions/{code}"): Perm.REGISTRY_READ,
+    ("GET", "/api/registry/divisions/{code}/organizations"): Perm.REGISTRY_READ,
+    ("GET", "/api/registry/organizations"): Perm.REGISTRY_READ,
+    ("POST", "/api/registry/organizations"): Perm.REGION_WRITE,
+    ("GET", "/api/registry/organizations/{org_id}"): Perm.REGISTRY_READ,
+    ("PATCH", "/api/registry/organizations/{org_id}"): Perm.FACILITY_WRITE,
+    ("POST", "/api/registry/organizations/{org_id}/departments"): Perm.FACILITY_WRITE,
+    ("POST", "/api/registry/organizations/{org_id}/services"): Perm.FACILITY_WRITE,
+    ("POST", "/api/registry/organizations/{org_id}/equipment"): Perm.FACILITY_WRITE,
+    ("POST", "/api/registry/organizations/{org_id}/key-specialties"): Perm.REGION_WRITE,
+    ("GET", "/api/registry/alliances"): Perm.REGISTRY_READ,
+    ("POST", "/api/registry/alliances"): Perm.REGION_WRITE,
+    ("GET", "/api/registry/alliances/{alliance_id}"): Perm.REGISTRY_READ,
+    ("POST", "/api/registry/alliances/{alliance_id}/members"): Perm.REGION_WRITE,
+    ("GET", "/api/registry/practitioners"): Perm.REGISTRY_READ,
+    ("POST", "/api/registry/practitioners"): Perm.FACILITY_WRITE,
+    ("POST", "/api/registry/practitioners/{practitioner_id}/sites"): Perm.FACILITY_WRITE,
+}
+
+
+def routes(app) -> list[tuple[str, str]]:
+    found = []
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path.startswith(("/api", "/fhir")) and route.path != "/fhir/{path:path}":
+            found += [(m, route.path) for m in sorted(route.methods - {"HEAD"})]
+    return found
+
+
+def test_every_api_and_fhir_endpoint_is_in_the_table(secure_app):
+    missing = [r for r in routes(secure_app) if r not in TABLE]
+    assert not missing, f"add these endpoints to TABLE with what they need: {missing}"
+
+
+def _fill(world, session, method, path, n):
+    """A concrete URL and a valid body for a template, the target in county A."""
+    r = world.region
+    target = service.create_user(session, SYS, username=f"target-{n}", display_name="T", password=PASSWORD,
+                                 grants=[service.GrantSpec(Role.NURSE, ScopeKind.ORGANIZATION, r.county_hospital.id)],
+                                 org_id=r.county_hospital.id)
+    grant_id = service.grants_of(session, target.id)[0].id
+    token = service.create_token(session, SYS, user_id=target.id, name="x").id
+    glass = actor_of(session, world, Role.CLINICIAN, break_glass="急诊抢救，需要查看既往病史记录")
+    access.check(session, glass, Perm.PATIENT_READ, AuditAction.VIEW, resource_type="Patient",
+                 patient_id=1, org_id=r.county_hospital.id)
+    session.commit()
+    from sqlalchemy import select
+
+    from healthgrid.security.models import AuditEvent
+    audit_id = session.scalar(select(AuditEvent.id).where(AuditEvent.break_glass.is_not(None))
+                              .order_by(AuditEvent.id.desc()))
+    values = {"resource_type": "Organization", "resource_id": str(r.county_hospital.id), "token_id": token,
+              "user_id": target.id, "grant_id": grant_id, "audit_id": audit_id, "code": r.county.code,
+              "org_id": r.county_hospital.id, "alliance_id": r.alliance.id, "practitioner_id": r.doctor.id}
+    url = path.format(**values)
+    bodies = {
+        "/api/security/me/password": {"old_password": PASSWORD, "new_password": "An0ther-Passw0rd!"},
+        "/api/security/me/tokens": {"name": "mine"},
+        "/api/security/users": {"username": f"new-{n}", "display_name": "N", "password": PASSWORD,
+                                "grants": [{"role": "nurse", "scope_kind": "organization",
+                                            "scope_id": r.county_hospital.id}], "org_id": r.county_hospital.id},
+        "/api/security/users/{user_id}/grants": {"role": "clinician", "scope_kind": "organization",
+                                                 "scope_id": r.county_hospital.id},
+        "/api/security/users/{user_id}/active": {"active": True},
+        "/api/security/audit/{audit_id}/review": {"verdict": "justified"},
+        "/api/registry/divisions": {"code": f"9101020{n:02d}000", "name": "新镇", "level": "township",
+                                    "parent_code": r.county.code},
+        "/api/registry/organizations": {"code": f"91-N{n}", "name": "新卫生院", "level": "L1",
+                                        "org_type": "township_health_centre", "division_code": r.township.code},
+        "/api/registry/organizations/{org_id}": {"phone": "0591-1234567"},
+        "/api/registry/organizations/{org_id}/departments": {"code": "04"},
+        "/api/registry/organizations/{org_id}/services": {"kind": "outpatient"},
+        "/api/registry/organizations/{org_id}/equipment": {"kind": "ct"},
+        "/api/registry/organizations/{org_id}/key-specialties": {"department_code": "03.03", "level": "county"},
+        "/api/registry/alliances": {"code": f"91-A{n}", "name": "专科联盟", "kind": "county_community",
+                                    "lead_org_code": r.county_hospital.code},
+        "/api/registry/alliances/{alliance_id}/members": {"org_code": world.hosp_b.code},
+        "/api/registry/practitioners": {"licence_no": f"1103501100{n:05d}", "name": "李医生", "sex": "F",
+                                        "title": "resident_physician"},
+        "/api/registry/practitioners/{practitioner_id}/sites": {"org_id": r.county_hospital.id},
+        "/fhir/{resource_type}/_search": None,
+    }
+    return url, bodies.get(path)
+
+
+def _call(client, method, url, body, headers):
+    if method == "GET":
+        return client.get(url, headers=headers)
+    return client.request(method, url, json=body, headers=headers)
+
+
+@pytest.mark.parametrize("method,path", sorted(TABLE))
+def test_endpoint_allows_and_denies_by_role(secure_client, session, world, method, path):
+    n = sorted(TABLE).index((method, path))
+    url, body = _fill(world, session, method, path, n)
+    need = TABLE[(method, path)]
+    anon = _call(secure_client, method, url, body, {})
+    if need == PUBLIC:
+        assert anon.status_code == 200, anon.text
+    else:
+        assert anon.status_code == 401, (url, anon.text)
+        assert anon.headers["www-authenticate"].startswith("Bearer")
+    for role in Role:
+        if need in (PUBLIC, ANY):
+            allowed = True
+        else:
+            allowed = need in ROLE_PERMS[role]
+        # The alliance-member target lies in county B: only the region roles reach it.
+        if path.endswith("/members") and role is not Role.COMMISSION_ADMIN and role is not Role.SYSTEM_ADMIN:
+            allowed = False
+        headers = {"Authorization": f"Bearer {world.tokens[role]}"}
+        resp = _call(secure_client, method, url, body, headers)
+        if allowed:
+            assert resp.status_code not in (401, 403), (role, url, resp.text)
+            assert resp.status_code < 500, (role, url, resp.text)
+        else:
+            assert resp.status_code == 403, (role, url, resp.status_code, resp.text)
+            assert resp.json().get("code", "").startswith("SEC-") or "SEC-" in resp.text
+
+
+def test_cross_county_reads_and_writes_are_denied(secure_client, session, world):
+    user_b = service.create_user(session, SYS, username="staff-b", display_name="B", password=PASSWORD,
+                                 grants=[service.GrantSpec(Role.NURSE, ScopeKind.ORGANIZATION, world.hosp_b.id)],
+                                 org_id=world.hosp_b.id)
+    for role in (Role.FACILITY_ADMIN,):
+        h = {"Authorization": f"Bearer {world.tokens[role]}"}
+        resp = secure_client.get(f"/api/security/users/{user_b.id}", headers=h)
+        assert resp.status_code == 403 and resp.json()["code"] == "SEC-103"
+        resp = secure_client.post(f"/api/registry/organizations/{world.hosp_b.id}/departments",
+                                  json={"code": "04"}, headers=h)
+        assert resp.status_code == 403 and resp.json()["code"] == "SEC-103"
+        listed = secure_client.get("/api/security/users", headers=h).json()
+        assert "staff-b" not in {u["username"] for u in listed["items"]}
+    # An auditor of county A sees no audit rows of county B's facilities.
+    county_auditor = service.create_user(
+        session, SYS, username="auditor-a", display_name="A", password=PASSWORD,
+        grants=[service.GrantSpec(Role.AUDITOR, ScopeKind.DIVISION, world.region.county.id)])
+    token = service.create_token(session, SYS, user_id=county_auditor.id, name="a").token
+    rows = secure_client.get("/api/security/audit?limit=500", headers={"Authorization": f"Bearer {token}"}).json()
+    assert rows["total"] > 0
+    assert world.hosp_b.id not in {r["org_id"] for r in rows["items"]}
+    assert {r["org_id"] for r in rows["items"]} <= {world.region.county_hospital.id, world.region.township_centre.id,
+                                                    world.region.village_clinic.id}
+
+
+def test_a_token_limited_to_reading_cannot_write(secure_client, session, world):
+    limited = service.create_token(session, SYS, user_id=world.users[Role.COMMISSION_ADMIN].id, name="ro",
+                                   perms=["registry.read"]).token
+    h = {"Authorization": f"Bearer {limited}"}
+    assert secure_client.get("/api/registry/organizations", headers=h).status_code == 200
+    resp = secure_client.post(f"/api/registry/organizations/{world.region.county_hospital.id}/departments",
+                              json={"code": "04"}, headers=h)
+    assert resp.status_code == 403 and resp.json()["code"] == "SEC-106"
+
+
+def test_openapi_states_the_authentication_of_every_endpoint(secure_client):
+    spec = secure_client.get("/api/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert {"bearerToken", "sessionCookie"} <= set(schemes)
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            if TABLE.get((method.upper(), path)) == PUBLIC:
+                continue
+            assert op.get("security"), f"{method.upper()} {path} does not state its authentication"
+
+
+def test_responses_carry_security_headers_and_no_cors_by_default(secure_client):
+    resp = secure_client.get("/fhir/metadata", headers={"Origin": "http://evil.example"})
+    assert resp.headers["x-content-type-options"] == "nosniff"
+    assert resp.headers["x-frame-options"] == "DENY"
+    assert "default-src 'self'" in resp.headers["content-security-policy"]
+    assert resp.headers["cache-control"] == "no-store"
+    assert "access-control-allow-origin" not in resp.headers
