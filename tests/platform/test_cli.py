@@ -53,7 +53,7 @@ def test_demo_serves_a_browsable_region_on_loopback(tmp_path):
         proc.terminate()
         out = proc.communicate(timeout=20)[0]
     assert f"http://127.0.0.1:{port}/" in out
-    assert "Log-in" in out
+    assert "demo-commission_admin" in out and "HealthGrid#2026" in out
 
 
 def _wait_for(url: str, proc: subprocess.Popen) -> str:

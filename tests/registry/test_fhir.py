@@ -41,17 +41,21 @@ def region(session) -> SimpleNamespace:
         ("440106001001", "石牌村", "village", "440106001000"),
     ]:
         service.create_division(session, SYS, code=code, name=name, level=level, parent_code=parent)
-    city = service.create_organization(session, SYS, code="GZ-CITY1", name="广州市第一人民医院", level="L3", org_type="general_hospital",
+    city = service.create_organization(session, SYS, code="GZ-CITY1", name="广州市第一人民医院",
+        level="L3", org_type="general_hospital",
         division_code="440104", grade_level=3, grade_class="A", address="广州市越秀区盘福路1号",
         phone="020-81048888", latitude=23.1367, longitude=113.2590)
-    county = service.create_organization(session, SYS, code="GZ-TH-H", name="天河区人民医院", level="L2", org_type="general_hospital",
+    county = service.create_organization(session, SYS, code="GZ-TH-H", name="天河区人民医院", level="L2",
+        org_type="general_hospital",
         division_code="440106", grade_level=2, grade_class="A", parent_org_code="GZ-CITY1")
-    mch = service.create_organization(session, SYS, code="GZ-TH-MCH", name="天河区妇幼保健院", level="L2", org_type="mch_hospital",
+    mch = service.create_organization(session, SYS, code="GZ-TH-MCH", name="天河区妇幼保健院", level="L2",
+        org_type="mch_hospital",
         division_code="440106")
     chc = service.create_organization(session, SYS, code="GZ-SP-CHC", name="石牌街社区卫生服务中心", level="L1",
         org_type="community_health_centre", division_code="440106001000", parent_org_code="GZ-TH-H",
         address="天河区石牌东路8号")
-    clinic = service.create_organization(session, SYS, code="GZ-SP-VC", name="石牌村卫生室", level="L0", org_type="village_clinic",
+    clinic = service.create_organization(session, SYS, code="GZ-SP-VC", name="石牌村卫生室", level="L0",
+        org_type="village_clinic",
         division_code="440106001001", parent_org_code="GZ-SP-CHC")
     service.update_organization(session, SYS, clinic.id, {"active": False})
     orgs = SimpleNamespace(city=city, county=county, mch=mch, chc=chc, clinic=clinic)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import pyotp
 import pytest
+from tests.factories import SYS, make_small_region
 
 from healthgrid.registry import service as registry
 from healthgrid.security import service
 from healthgrid.security.domain import Actor, Role, ScopeKind
-from tests.factories import SYS, make_small_region
 
 PASSWORD = "Str0ng-Passw0rd!"
 ID_NUMBER = "11010519491231002X"  # the worked example of GB 11643

@@ -8,12 +8,13 @@ import sqlite3
 import subprocess
 import sys
 
-from healthgrid.db import make_engine, make_sessionmaker
-from healthgrid.migrate import upgrade
-from healthgrid.security import service
 from tests.conftest import SECRETS, SESSION_INFO
 from tests.factories import SYS, make_small_region
 from tests.security.conftest import ID_NUMBER, PASSWORD
+
+from healthgrid.db import make_engine, make_sessionmaker
+from healthgrid.migrate import upgrade
+from healthgrid.security import service
 
 
 def _env(db_url: str, tmp_path) -> dict[str, str]:

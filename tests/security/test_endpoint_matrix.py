@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 from fastapi.routing import APIRoute
+from tests.factories import SYS
+from tests.security.conftest import PASSWORD, actor_of
 
 from healthgrid.security import access, service
 from healthgrid.security.domain import ROLE_PERMS, AuditAction, Perm, Role, ScopeKind
-from tests.factories import SYS
-from tests.security.conftest import PASSWORD, actor_of
 
 ANY = "any"  # any logged-in user
 PUBLIC = "public"
@@ -64,7 +64,8 @@ TABLE: dict[tuple[str, str], str | Perm] = {
 def routes(app) -> list[tuple[str, str]]:
     found = []
     for route in app.routes:
-        if isinstance(route, APIRoute) and route.path.startswith(("/api", "/fhir")) and route.path != "/fhir/{path:path}":
+        if (isinstance(route, APIRoute) and route.path.startswith(("/api", "/fhir"))
+                and route.path != "/fhir/{path:path}"):
             found += [(m, route.path) for m in sorted(route.methods - {"HEAD"})]
     return found
 
@@ -143,10 +144,7 @@ def test_endpoint_allows_and_denies_by_role(secure_client, session, world, metho
         assert anon.status_code == 401, (url, anon.text)
         assert anon.headers["www-authenticate"].startswith("Bearer")
     for role in Role:
-        if need in (PUBLIC, ANY):
-            allowed = True
-        else:
-            allowed = need in ROLE_PERMS[role]
+        allowed = True if need in (PUBLIC, ANY) else need in ROLE_PERMS[role]
         # The alliance-member target lies in county B: only the region roles reach it.
         if path.endswith("/members") and role is not Role.COMMISSION_ADMIN and role is not Role.SYSTEM_ADMIN:
             allowed = False

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pyotp
 import pytest
 from sqlalchemy import func, select, text, update
+from tests.factories import SYS
+from tests.security.conftest import ID_NUMBER, PASSWORD, actor_of
 
 from healthgrid.errors import Forbidden, TooManyRequests, Unauthorized
 from healthgrid.registry import service as registry
@@ -14,8 +16,6 @@ from healthgrid.security import audit, keys, service
 from healthgrid.security.domain import AuditAction, Perm, Role
 from healthgrid.security.models import AuditEvent, User
 from healthgrid.security.pii import Keyring, keyring
-from tests.factories import SYS
-from tests.security.conftest import ID_NUMBER, PASSWORD, actor_of
 
 
 def test_wrong_password_locks_the_account_after_the_threshold(session, world):
