@@ -1,7 +1,7 @@
-"""A real browser (Debian chromium through Playwright) walks the region browser on the live
-app serving the generated tiny region: home → division → … → county → county hospital →
-its county medical community (县域医共体) → English. It checks what the pages say, that
-nothing is fetched from any other host (hospital intranets are offline), and saves
+"""A real browser (Debian chromium through Playwright) logs in as the demo clinician and walks
+the region browser on the live app serving the generated tiny region: home → division → … →
+county → county hospital → its county medical community (县域医共体) → English. It checks
+what the pages say, that nothing is fetched from any other host (hospital intranets are offline), and saves
 screenshots for a human to look at."""
 
 from __future__ import annotations
@@ -61,6 +61,15 @@ def _shot(pg, tmp_path: Path, name: str) -> Path:
     SHOTS_DIR.mkdir(parents=True, exist_ok=True)
     shutil.copy(path, SHOTS_DIR / path.name)
     return path
+
+
+def log_in(pg, live_server: str, username: str = "demo-clinician", password: str = "HealthGrid#2026") -> None:
+    """Pages need a user: log in through the form (the demo clinician has no second factor)."""
+    pg.goto(live_server + "/login")
+    pg.fill("#f-username", username)
+    pg.fill("#f-password", password)
+    pg.get_by_role("button", name="登录").click()
+    assert pg.url == live_server + "/", pg.url
 
 
 def _main_attr(pg, name: str) -> str | None:
@@ -155,6 +164,7 @@ def _switch_to_english(pg, alliance: str, hospital: str, tmp_path: Path) -> None
 
 
 def test_walk_from_home_to_a_county_medical_community_and_switch_to_english(page, live_server, tmp_path):
+    log_in(page, live_server)
     _go_home(page, live_server, tmp_path)
     _descend_to_a_county(page)
     hospital = _open_county_hospital(page, tmp_path)
@@ -165,6 +175,7 @@ def test_walk_from_home_to_a_county_medical_community_and_switch_to_english(page
 
 
 def test_unknown_division_shows_the_error_page(page, live_server):
+    log_in(page, live_server)
     response = page.goto(live_server + "/registry/divisions/999999")
     assert response.status == 404
     assert page.locator("code.error-code").inner_text() == "REG-001"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
+from tests.conftest import _platform_actor
 
 from healthgrid.app import create_app
 from healthgrid.config import WebSettings
 from healthgrid.http import get_session
+from healthgrid.security.http import optional_actor
 from healthgrid.web.i18n import LANG_COOKIE
 
 HTML = {"accept": "text/html,application/xhtml+xml"}
@@ -61,6 +63,7 @@ def test_default_language_comes_from_settings(settings, session):
     english = settings.model_copy(update={"web": WebSettings(default_language="en")})
     app = create_app(english)
     app.dependency_overrides[get_session] = lambda: session
+    app.dependency_overrides[optional_actor] = _platform_actor
     try:
         with TestClient(app) as c:
             assert '<html lang="en">' in c.get("/").text

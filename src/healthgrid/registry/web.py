@@ -14,18 +14,21 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from ..http import SessionDep
+from ..security.domain import Perm
+from ..security.http import require
 from ..web import HomePanel, NavItem, Pager, add_home_panel, add_messages, add_nav_item, page_language, pick
 from ..web import render as render_page
 from . import domain as d
 from . import queries as q
 
 TEMPLATES = Path(__file__).parent / "templates"
-router = APIRouter(prefix="/registry", include_in_schema=False)
+router = APIRouter(prefix="/registry", include_in_schema=False,
+                   dependencies=[Depends(require(Perm.REGISTRY_READ))])
 
 PageNo = Annotated[int, Query(ge=1, le=100_000)]
 
@@ -237,7 +240,8 @@ def _home_data(session: Session) -> dict[str, Any]:
 
 
 add_messages(MESSAGES)
-add_nav_item(NavItem("registry.nav.divisions", "/registry/divisions", order=10))
-add_nav_item(NavItem("registry.nav.alliances", "/registry/alliances", order=20))
-add_nav_item(NavItem("registry.nav.search", "/registry/search", order=30))
-add_home_panel(HomePanel("registry", "registry/_home.html", load=_home_data, order=10))
+add_nav_item(NavItem("registry.nav.divisions", "/registry/divisions", order=10, perm=Perm.REGISTRY_READ))
+add_nav_item(NavItem("registry.nav.alliances", "/registry/alliances", order=20, perm=Perm.REGISTRY_READ))
+add_nav_item(NavItem("registry.nav.search", "/registry/search", order=30, perm=Perm.REGISTRY_READ))
+add_home_panel(HomePanel("registry", "registry/_home.html", load=_home_data, order=10,
+                         perm=Perm.REGISTRY_READ))

@@ -14,7 +14,9 @@ home-page panel (``add_home_panel``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI
@@ -39,13 +41,14 @@ __all__ = [
 
 
 def install_web(app: FastAPI, settings: WebSettings, routers: list[APIRouter],
-                template_dirs: list[Path]) -> None:
-    """Mount the static files, the home page and the contexts' page routers."""
+                template_dirs: list[Path], page_dependencies: Sequence[Any] = ()) -> None:
+    """Mount the static files, the home page and the contexts' page routers.
+    ``page_dependencies`` run before the platform's own pages (log-in, from app.py)."""
     # Fail at start-up, not on the first page, if the configured zone does not exist.
     zone = ZoneInfo(settings.timezone)
     app.state.web = WebState(settings=settings, env=build_environment(list(template_dirs)), zone=zone)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(_pages_router)
+    app.include_router(_pages_router, dependencies=list(page_dependencies))
     for router in routers:
         app.include_router(router)
     app.add_exception_handler(StarletteHTTPException, http_error_page)

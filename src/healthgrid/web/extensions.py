@@ -24,6 +24,7 @@ class NavItem:
     message_key: str  # label, looked up in the catalogue in the request's language
     href: str  # an app-relative path; the entry is "current" for every path under it
     order: int = 100
+    perm: str | None = None  # shown only to users holding this permission (None: to everyone)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class HomePanel:
     template: str  # a template of the context, rendered inside the home page
     load: Callable[[Session], dict[str, Any]]  # the panel's data (read-only queries)
     order: int = 100
+    perm: str | None = None  # shown only to users holding this permission (None: to everyone)
 
 
 _NAV: dict[str, NavItem] = {}
@@ -44,6 +46,11 @@ def add_nav_item(item: NavItem) -> None:
 
 def add_home_panel(panel: HomePanel) -> None:
     _PANELS[panel.name] = panel
+
+
+def visible(perm: str | None, perms: set[str] | frozenset[str]) -> bool:
+    """Whether an entry guarded by ``perm`` is shown to a user holding ``perms``."""
+    return perm is None or perm in perms
 
 
 def nav_items() -> list[NavItem]:

@@ -10,16 +10,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import HealthGridError
 from ..http import SessionDep
-from .extensions import home_panels
+from .extensions import home_panels, visible
 from .i18n import MESSAGES
-from .templating import render
+from .templating import render, user_perms
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: SessionDep) -> HTMLResponse:
-    panels = [{"template": p.template, "data": p.load(session)} for p in home_panels()]
+    perms = user_perms(request)
+    panels = [{"template": p.template, "data": p.load(session)} for p in home_panels()
+              if visible(p.perm, perms)]
     return render(request, "home.html", {"panels": panels})
 
 

@@ -23,7 +23,7 @@ from starlette.requests import Request
 
 from .. import __version__
 from ..config import WebSettings
-from .extensions import nav_items
+from .extensions import nav_items, visible
 from .i18n import HTML_LANG, LANG_COOKIE, MESSAGES, Lang, parse_lang, pick, request_language
 
 PLATFORM_TEMPLATES = Path(__file__).parent / "templates"
@@ -78,8 +78,19 @@ def remember_language(request: Request, response: HTMLResponse) -> None:
                             samesite="lax")
 
 
+def web_user(request: Request) -> dict[str, Any] | None:
+    """The logged-in user of the request (set by the security context's dependency), or None."""
+    return getattr(request.state, "web_user", None)
+
+
+def user_perms(request: Request) -> set[str]:
+    user = web_user(request)
+    return set(user["perms"]) if user else set()
+
+
 def page_helpers(request: Request, lang: Lang, web: WebState) -> dict[str, Any]:
     path = request.url.path
+    perms = user_perms(request)
     return {
         "lang": lang,
         "html_lang": HTML_LANG[lang],
@@ -94,7 +105,8 @@ def page_helpers(request: Request, lang: Lang, web: WebState) -> dict[str, Any]:
         "current_path": path,
         "nav": [{"label": MESSAGES.get(item.message_key, lang), "href": item.href,
                  "current": path == item.href or path.startswith(item.href.rstrip("/") + "/")}
-                for item in nav_items()],
+                for item in nav_items() if visible(item.perm, perms)],
+        "web_user": web_user(request),
         "version": __version__,
     }
 
