@@ -80,13 +80,16 @@ def uvicorn_args(target: str, port: int, factory: bool = False) -> list[str]:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk(url_base: str, paths: list[str], *, seconds: int, connections: int) -> dict[str, float]:
-    """Run wrk cycling through ``paths``; returns requests/s, p50 and p99 in ms, errors."""
+def wrk(url_base: str, paths: list[str], *, seconds: int, connections: int,
+        token: str | None = None) -> dict[str, float]:
+    """Run wrk cycling through ``paths`` (with a bearer token when given); returns
+    requests/s, p50 and p99 in ms, errors."""
+    auth = f", ['Authorization']='Bearer {token}'" if token else ""
     script = Path(tempfile.mkdtemp(prefix="hgwrk-")) / "paths.lua"
     quoted = ",".join('"' + p.replace("\\", "\\\\").replace('"', '\\"') + '"' for p in paths)
     script.write_text("local paths = {" + quoted + "}\nlocal i = 0\n"
                       "request = function()\n  i = i % #paths + 1\n"
-                      "  return wrk.format('GET', paths[i], {['Accept']='application/fhir+json'})\nend\n")
+                      "  return wrk.format('GET', paths[i], {['Accept']='application/fhir+json'" + auth + "})\nend\n")
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
                           url_base], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,9 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import free_port, fresh_database, server, uvicorn_args, wrk  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from healthgrid.db import make_engine  # noqa: E402
+from healthgrid.config import Settings  # noqa: E402
+from healthgrid.db import make_engine, make_sessionmaker  # noqa: E402
 from healthgrid.migrate import upgrade  # noqa: E402
 from healthgrid.registry.models import Division, Organization  # noqa: E402
+from healthgrid.security import service as security_service  # noqa: E402
+from healthgrid.security import session_info  # noqa: E402
+from healthgrid.security.domain import Actor  # noqa: E402
 from healthgrid.synth import generate_region  # noqa: E402
 
 
@@ -33,10 +38,18 @@ def main() -> None:
     args = ap.parse_args()
 
     url, drop = fresh_database(args.database_url, "fhir")
+    data_dir = tempfile.mkdtemp(prefix="hgbench-")
+    # dev settings keep their keys in the data dir: the server below uses the same dir.
+    info = session_info(Settings(env="dev", data_dir=data_dir))
     try:
         upgrade(url)
         engine = make_engine(url)
-        report = generate_region(engine, size=args.size, seed=1)
+        report = generate_region(engine, size=args.size, seed=1, info=info)
+        with make_sessionmaker(engine, info=info)() as s:
+            user = security_service.user_by_name(s, "demo-clinician")
+            args.token = security_service.create_token(s, Actor.system_actor("bench"), user_id=user.id,
+                                                       name="bench").token
+        args.data_dir = data_dir
         with engine.connect() as conn:
             org_ids = conn.scalars(select(Organization.id)).all()
             levels = Division.level.in_(["county", "township"])
@@ -62,21 +75,29 @@ def measure(url: str, reads: list[str], searches: list[str], args) -> dict[str, 
     with server(uvicorn_args("bare_asgi:app", bare_port), bare_port,
                 env={"PYTHONPATH": str(Path(__file__).parent)}) as bare:
         results["bare ASGI endpoint"] = wrk(bare, ["/x"], seconds=args.seconds, connections=args.connections)
-    with server(hg_cmd, hg_port, env={"HEALTHGRID_ENV": "test"}) as hg:
-        wrk(hg, reads[:50], seconds=2, connections=args.connections)  # warm-up
+    env = {"HEALTHGRID_ENV": "dev", "HEALTHGRID_DATA_DIR": args.data_dir}
+    tok = args.token
+    with server(hg_cmd, hg_port, env=env) as hg:
+        wrk(hg, reads[:50], seconds=2, connections=args.connections, token=tok)  # warm-up
         # Our own app's floor: routing + a sync endpoint, no database.
         results["HealthGrid /healthz"] = wrk(hg, ["/healthz"], seconds=args.seconds,
                                              connections=args.connections)
-        results["Organization/{id} read"] = wrk(hg, reads, seconds=args.seconds, connections=args.connections)
+        # The cost of authentication alone: the capability statement is public, and the
+        # same small document behind a token is measured through /api/security/me.
+        results["/api/security/me (token only)"] = wrk(hg, ["/api/security/me"], seconds=args.seconds,
+                                                       connections=args.connections, token=tok)
+        results["Organization/{id} read"] = wrk(hg, reads, seconds=args.seconds, connections=args.connections,
+                                                token=tok)
         results["Organization?name= search"] = wrk(hg, searches, seconds=args.seconds,
-                                                  connections=args.connections)
+                                                  connections=args.connections, token=tok)
     # The same read with outgoing validation (fhir.resources R4B) switched off: its cost.
     hg_port = free_port()
     hg_cmd[hg_cmd.index("--port") + 1] = str(hg_port)
-    no_validation = {"HEALTHGRID_ENV": "test", "HEALTHGRID_FHIR__VALIDATE_OUTPUT": "false"}
+    no_validation = {**env, "HEALTHGRID_FHIR__VALIDATE_OUTPUT": "false"}
     with server(hg_cmd, hg_port, env=no_validation) as hg:
-        wrk(hg, reads[:50], seconds=2, connections=args.connections)
-        results["read, validation off"] = wrk(hg, reads, seconds=args.seconds, connections=args.connections)
+        wrk(hg, reads[:50], seconds=2, connections=args.connections, token=tok)
+        results["read, validation off"] = wrk(hg, reads, seconds=args.seconds, connections=args.connections,
+                                              token=tok)
     return results
 
 

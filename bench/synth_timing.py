@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import fresh_database  # noqa: E402
 
+from healthgrid.config import Settings  # noqa: E402
 from healthgrid.db import make_engine  # noqa: E402
 from healthgrid.migrate import upgrade  # noqa: E402
 from healthgrid.registry import synth as registry_synth  # noqa: E402
+from healthgrid.security import session_info  # noqa: E402
 from healthgrid.synth import generate_region  # noqa: E402
 
 
@@ -78,7 +81,8 @@ def main() -> None:
             upgrade(url)
             upgrade(url2)
             engine = make_engine(url)
-            report = generate_region(engine, size=size, seed=args.seed)
+            info = session_info(Settings(env="dev", data_dir=tempfile.mkdtemp(prefix="hgsynth-")))
+            report = generate_region(engine, size=size, seed=args.seed, info=info)
             engine.dispose()
             raw_seconds, raw_rows = raw_write(url2, size, args.seed)
         finally:

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from sqlalchemy import func, select
+from tests.conftest import SESSION_INFO
 from tests.factories import make_small_region
 
 from healthgrid.db import make_sessionmaker
@@ -175,7 +176,7 @@ def test_name_search_escapes_like_wildcards(session):
 @pytest.mark.pg
 def test_two_writers_racing_for_one_code_end_in_one_row_and_one_conflict(engine):
     """The unique key, not the Python pre-check, decides a race (PostgreSQL, real sessions)."""
-    maker = make_sessionmaker(engine)
+    maker = make_sessionmaker(engine, info=dict(SESSION_INFO))
     with maker() as s:
         make_small_region(s, prefix="92")
     barrier = threading.Barrier(2)
