@@ -19,7 +19,7 @@ from .registry import api as registry_api
 from .registry import fhir as registry_fhir
 from .registry import web as registry_web
 from .security import api as security_api
-from .security import session_info
+from .security import redact, session_info
 from .security import web as security_web
 from .security.domain import Perm
 from .security.http import SecurityHeaders, require
@@ -50,11 +50,12 @@ def create_app(settings: Settings) -> FastAPI:
     install_api_docs(app)
     app.include_router(security_api.router, prefix="/api/security", tags=["security"])
     app.include_router(registry_api.router, prefix="/api/registry", tags=["registry"])
-    app.include_router(build_fhir_router(fhir, auth=[Depends(require(Perm.REGISTRY_READ))]), prefix="/fhir")
+    app.include_router(build_fhir_router(fhir, actor=require(Perm.REGISTRY_READ)), prefix="/fhir")
     install_web(app, settings.web, routers=[security_web.router, registry_web.router],
                 template_dirs=[security_web.TEMPLATES, registry_web.TEMPLATES],
                 page_dependencies=[Depends(security_web.page_actor)])
     app.add_middleware(SecurityHeaders)
+    redact.install()
     if settings.security.cors_origins:
         # Only where an operator names the origins; by default a browser on another origin
         # cannot call the API at all.

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError, StatementError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -51,6 +52,20 @@ def install_error_handlers(app: FastAPI, renderers: list[tuple[str, ErrorRendere
     @app.exception_handler(HealthGridError)
     async def _coded(request: Request, exc: HealthGridError) -> Response:
         return render(request, exc)
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def _out_of_range(request: Request, exc: Exception) -> Response:
+        # A number too large for the database's integers (or a value of the wrong type that
+        # slipped past validation) is the client's error, not the server's: the statement
+        # never changed anything. Found by schemathesis with ids like 10**22.
+        return render(request, Invalid("HG-423", "a value is out of range for this field"))
+
+    @app.exception_handler(StatementError)
+    async def _statement(request: Request, exc: StatementError) -> Response:
+        if isinstance(exc.orig, OverflowError | DataError):
+            return render(request, Invalid("HG-423", "a value is out of range for this field"))
+        raise exc
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -9,7 +9,7 @@ import logging
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.bundle import Bundle as R4BBundle
 from fhirclient.models.bundle import Bundle as R4Bundle
@@ -17,6 +17,7 @@ from fhirclient.models.capabilitystatement import CapabilityStatement
 from fhirclient.models.operationoutcome import OperationOutcome
 
 from healthgrid.config import FhirSettings
+from healthgrid.errors import HealthGridError
 from healthgrid.fhir import (
     ERROR_SYSTEM,
     ID_PARAM,
@@ -302,3 +303,32 @@ def test_a_type_is_registered_once():
     registry.register(BasicProvider())
     with pytest.raises(ValueError, match="already registered"):
         registry.register(BasicProvider())
+
+
+def test_the_actor_dependency_guards_reads_and_reaches_the_provider():
+    seen = []
+
+    class WhoAsks(BasicProvider):
+        def search(self, session, request):
+            seen.append(request.actor)
+            return super().search(session, request)
+
+    async def actor(request: Request):
+        who = request.headers.get("x-who")
+        if not who:
+            raise HealthGridError("TEST-401", "who are you?")
+        return who
+
+    registry = FhirRegistry(FhirSettings())
+    registry.register(WhoAsks())
+    app = FastAPI()
+    install_error_handlers(app, [("/fhir", operation_outcome_response)])
+    app.include_router(build_fhir_router(registry, actor=actor), prefix="/fhir")
+    app.dependency_overrides[get_session] = lambda: None
+    with TestClient(app) as c:
+        assert c.get("/fhir/metadata").status_code == 200  # public
+        assert outcome_code(c.get("/fhir/Basic")) == "TEST-401"
+        assert c.get("/fhir/Basic", headers={"x-who": "dr-li"}).status_code == 200
+        assert c.get("/fhir/Basic/b1", headers={"x-who": "dr-wang"}).status_code == 200
+        assert c.post("/fhir/Basic/_search", data={"code": "alpha"}, headers={"x-who": "dr-zhao"}).status_code == 200
+    assert seen == ["dr-li", "dr-wang", "dr-zhao"]

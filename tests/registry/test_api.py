@@ -126,3 +126,22 @@ def test_name_search_ignores_latin_letter_case_on_both_databases(client, session
     assert client.patch(url, json={"name": "Yongning County Hospital"}).status_code == 200
     found = client.get("/api/registry/organizations", params={"name": "yongning"}).json()
     assert [o["code"] for o in found["items"]] == [r.county_hospital.code]
+
+
+def test_patch_cannot_empty_a_required_field_and_huge_offsets_are_refused(client, session):
+    from tests.factories import make_small_region
+
+    region = make_small_region(session)
+    resp = client.patch(f"/api/registry/organizations/{region.county_hospital.id}", json={"active": None})
+    assert resp.status_code == 422 and resp.json()["code"] == "REG-015"
+    resp = client.get(f"/api/registry/divisions/{region.county.code}/organizations?offset=1153171571954134548480")
+    assert resp.status_code == 422
+
+
+def test_ids_too_large_for_the_database_are_client_errors(client):
+    huge = 10**22
+    assert client.get(f"/api/registry/organizations/{huge}").status_code == 422
+    resp = client.post("/api/security/users", json={"username": "abc", "display_name": "x",
+                                                    "password": "Str0ng-Passw0rd!", "org_id": huge})
+    assert resp.status_code == 422 and resp.json()["code"] == "HG-423"
+    assert client.get(f"/api/security/audit?patient_id={huge}").status_code == 422

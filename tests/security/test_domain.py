@@ -87,3 +87,19 @@ def test_administrator_duties_are_separate_and_tokens_narrow_permissions():
     assert auditor.can(Perm.AUDIT_READ) and not auditor.can(Perm.USER_MANAGE)
     narrowed = Actor(1, "a", admin.grants, token_perms=frozenset({Perm.REGISTRY_READ}))
     assert narrowed.can(Perm.REGISTRY_READ) and not narrowed.can(Perm.USER_MANAGE)
+
+
+def test_logs_carry_no_id_numbers_or_mobile_numbers(caplog):
+    import logging
+
+    from healthgrid.security import redact
+
+    redact.install()
+    logger = logging.getLogger("uvicorn.access")
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        logger.info('%s - "%s %s HTTP/%s" %d', "10.0.0.1", "GET",
+                    "/api/security/audit?id_number=11010519491231002X&phone=13812345678", "1.1", 200)
+    text = caplog.text
+    assert "11010519491231002X" not in text and "13812345678" not in text
+    assert "110105********002X" in text and "138****5678" in text
+    assert redact.redact("order 2026112400001 of 5 items") == "order 2026112400001 of 5 items"

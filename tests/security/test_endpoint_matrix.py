@@ -211,3 +211,25 @@ def test_responses_carry_security_headers_and_no_cors_by_default(secure_client):
     assert "default-src 'self'" in resp.headers["content-security-policy"]
     assert resp.headers["cache-control"] == "no-store"
     assert "access-control-allow-origin" not in resp.headers
+
+
+def test_cors_only_for_the_origins_an_operator_names(settings, session):
+    from fastapi.testclient import TestClient
+
+    from healthgrid.app import create_app
+    from healthgrid.http import get_session
+
+    configured = settings.model_copy(update={"security": settings.security.model_copy(
+        update={"cors_origins": ["https://portal.example"]})})
+    app = create_app(configured)
+    app.dependency_overrides[get_session] = lambda: session
+    try:
+        with TestClient(app) as c:
+            ok = c.options("/api/registry/organizations", headers={
+                "Origin": "https://portal.example", "Access-Control-Request-Method": "GET"})
+            assert ok.headers["access-control-allow-origin"] == "https://portal.example"
+            other = c.options("/api/registry/organizations", headers={
+                "Origin": "http://evil.example", "Access-Control-Request-Method": "GET"})
+            assert "access-control-allow-origin" not in other.headers
+    finally:
+        app.state.engine.dispose()

@@ -12,7 +12,7 @@ from tests.security.conftest import ID_NUMBER, PASSWORD, actor_of
 from healthgrid.errors import Forbidden, TooManyRequests, Unauthorized
 from healthgrid.registry import service as registry
 from healthgrid.registry.models import Department
-from healthgrid.security import audit, keys, service
+from healthgrid.security import audit, keys, service, trail
 from healthgrid.security.domain import AuditAction, Perm, Role
 from healthgrid.security.models import AuditEvent, User
 from healthgrid.security.pii import Keyring, keyring
@@ -130,10 +130,10 @@ def test_break_the_glass_allows_a_clinician_outside_the_relationship_and_is_flag
     with pytest.raises(Forbidden):  # nurses have no break-glass permission
         access.check(session, nurse, Perm.PATIENT_READ, AuditAction.VIEW, resource_type="Patient", patient_id=42)
     auditor = actor_of(session, world, Role.AUDITOR)
-    pending = audit.search(session, auditor, audit.AuditFilter(unreviewed_only=True))
+    pending = trail.search(session, auditor, trail.AuditFilter(unreviewed_only=True))
     assert [e.id for e in pending.items] == [flagged.id]
-    audit.review_break_glass(session, auditor, flagged.id, verdict="justified", note="核实为急诊")
-    assert audit.search(session, auditor, audit.AuditFilter(unreviewed_only=True)).total == 0
+    trail.review_break_glass(session, auditor, flagged.id, verdict="justified", note="核实为急诊")
+    assert trail.search(session, auditor, trail.AuditFilter(unreviewed_only=True)).total == 0
 
 
 def test_a_relationship_source_grants_access_without_breaking_the_glass(session, world):
@@ -161,7 +161,7 @@ def test_resident_sees_who_looked_at_their_record(session, world):
     assert view.id_number == "110105********002X"  # masked for an administrator
     me = actor_of(session, world, Role.RESIDENT)
     assert service.get_user(session, me, resident.id).id_number == ID_NUMBER
-    log = audit.access_log_for_me(session, me)
+    log = trail.access_log_for_me(session, me)
     assert (log.items[0].username, log.items[0].action) == ("u-system_admin", "view")
     assert all(e.user_id != resident.id for e in log.items)
 
@@ -213,3 +213,101 @@ def test_key_rotation_re_encrypts_every_value_and_old_keys_still_decrypt(session
         assert keys.rotate(session, SYS)["sec_user.id_number_enc"] == 0
     finally:
         session.info["healthgrid_keyring"] = old
+
+
+def test_an_idle_session_ends_and_a_live_one_is_kept(session, world):
+    from datetime import timedelta
+
+    from healthgrid.security.models import WebSession
+
+    user = world.users[Role.CLINICIAN]
+    token, csrf = service.start_session(session, user, client="10.0.0.5", mfa_passed=True)
+    state = service.resolve_session(session, token)
+    assert state is not None and state.csrf_token == csrf
+    row = session.get(WebSession, state.session_id)
+    row.last_seen_at = row.last_seen_at - timedelta(minutes=16)  # idle longer than 15 minutes
+    session.flush()
+    assert service.resolve_session(session, token) is None
+    assert session.get(WebSession, state.session_id).ended_at is not None
+
+
+def test_retention_purge_cuts_the_chain_from_its_start_and_it_still_verifies(session, world):
+    from datetime import timedelta
+
+    from healthgrid.errors import Invalid
+    from healthgrid.security.models import AuditHead
+
+    with pytest.raises(Invalid):
+        audit.purge_expired(session, SYS, retention_days=30)  # below six months
+    rows = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    old = rows[: len(rows) // 2]
+    # Age the first half of the trail beyond the retention period (in place, as time would).
+    for r in old:
+        r.at = r.at - timedelta(days=400)
+    session.flush()
+    # The ageing changed the rows, so re-seal the chain as if they had been written then.
+    _reseal(session)
+    assert audit.verify(session).ok
+    purged = audit.purge_expired(session, SYS, retention_days=183)
+    assert purged == len(old)
+    head = session.get(AuditHead, 1)
+    assert head.anchor_seq == old[-1].seq
+    report = audit.verify(session)
+    assert report.ok, report.problems
+    assert session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first().action == "retention"
+
+
+def _reseal(session):
+    """Recompute the chain over the rows as they are (test set-up only)."""
+    from healthgrid.security.domain import GENESIS_HASH, audit_hash
+    from healthgrid.security.models import AuditHead
+
+    key = keyring(session).chain_key
+    prev = GENESIS_HASH
+    for ev in session.scalars(select(AuditEvent).order_by(AuditEvent.seq)):
+        record = {f: getattr(ev, f) for f in ("seq", "at", "user_id", "username", "roles", "surface", "client",
+                                              "purpose", "action", "resource_type", "resource_id", "org_id",
+                                              "patient_id", "person_key", "outcome", "reason", "break_glass",
+                                              "detail")}
+        ev.prev_hash, ev.hash = prev, audit_hash(key, prev, record)
+        prev = ev.hash
+    session.get(AuditHead, 1).last_hash = prev
+    session.flush()
+
+
+@pytest.mark.pg
+def test_concurrent_writers_append_one_unbroken_chain(engine):
+    """Eight sessions auditing at once on PostgreSQL: the head row serialises the appends,
+    every acknowledged row is there, and the chain verifies."""
+    import threading
+
+    from tests.conftest import SESSION_INFO
+
+    from healthgrid.db import make_sessionmaker, transaction
+    from healthgrid.security.domain import Actor
+
+    maker = make_sessionmaker(engine, info=dict(SESSION_INFO))
+    with maker() as s:
+        start = s.scalar(select(func.max(AuditEvent.seq))) or 0
+    errors: list[Exception] = []
+
+    def writer(n: int) -> None:
+        actor = Actor(user_id=1000 + n, username=f"writer-{n}")
+        try:
+            with maker() as s:
+                for i in range(25):
+                    with transaction(s):
+                        audit.record(s, actor, AuditAction.VIEW, resource_type="Test", resource_id=i)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with maker() as s:
+        seqs = s.scalars(select(AuditEvent.seq).where(AuditEvent.seq > start).order_by(AuditEvent.seq)).all()
+        assert seqs == list(range(start + 1, start + 201))
+        assert audit.verify(s).ok

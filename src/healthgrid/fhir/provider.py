@@ -35,6 +35,6 @@ class ResourceProvider(ABC):
         """Resources matching ``request``, ``request.count`` of them from ``request.offset``
         in a stable order, and the total; with ``count`` 0 only the total."""
 
-    def read(self, session: Session, resource_id: str) -> dict[str, Any] | None:
-        found = self.search(session, SearchRequest.for_id(self.resource_type, resource_id))
+    def read(self, session: Session, resource_id: str, actor: Any = None) -> dict[str, Any] | None:
+        found = self.search(session, SearchRequest.for_id(self.resource_type, resource_id, actor))
         return found.resources[0] if found.resources else None

@@ -8,6 +8,7 @@ Bundle); ``router`` only adapts HTTP to them. Contexts register their providers 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,13 +54,13 @@ class FhirRegistry:
         return self.validator.check(capability_statement(self._providers.values(), base=base,
                                                          date=self.started))
 
-    def read(self, session: Session, resource_type: str, resource_id: str) -> dict[str, Any]:
+    def read(self, session: Session, resource_type: str, resource_id: str, actor: Any = None) -> dict[str, Any]:
         provider = self.provider(resource_type)
         if not ID_PATTERN.match(resource_id):
             raise FhirError(BAD_VALUE, f"{resource_id!r} {ID_RULE}", issue="value",
                             detail={"id": resource_id})
         try:
-            found = provider.read(session, resource_id)
+            found = provider.read(session, resource_id, actor)
         except NoMatch:  # e.g. an id that cannot be one of the provider's keys
             found = None
         if found is None:
@@ -68,10 +69,11 @@ class FhirRegistry:
         return self.validator.check(prune(found))
 
     def search(self, session: Session, resource_type: str, items: Iterable[tuple[str, str]],
-               base: str) -> dict[str, Any]:
+               base: str, actor: Any = None) -> dict[str, Any]:
         provider = self.provider(resource_type)
         request = parse_search(resource_type, items, provider.search_params,
                                default_count=self.settings.default_count, max_count=self.settings.max_count)
+        request = replace(request, actor=actor)
         try:
             result = provider.search(session, request)
         except NoMatch:

@@ -9,7 +9,7 @@ interaction) so that nothing under /fhir answers with non-FHIR JSON.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -117,31 +117,40 @@ def respond(request: Request, body: dict[str, Any]) -> Response:
     return fhir_json_response(body, pretty=wants_pretty(request))
 
 
-def build_fhir_router(registry: FhirRegistry, *, auth: Sequence[Any] = ()) -> APIRouter:
-    """The FHIR REST surface. ``auth``: dependencies every read and search runs first (the
-    security context's); the CapabilityStatement stays public, as FHIR clients expect."""
+def build_fhir_router(registry: FhirRegistry, *, actor: Callable[..., Any] | None = None) -> APIRouter:
+    """The FHIR REST surface. ``actor``: the dependency that authenticates a read or search
+    and returns who asks (the security context's); its result reaches the providers on
+    ``SearchRequest.actor``. The CapabilityStatement stays public, as FHIR clients expect."""
     router = APIRouter(route_class=FhirRoute, dependencies=[Depends(negotiate)], tags=["fhir"])
-    guarded = list(auth)
+
+    async def nobody() -> None:
+        return None
+
+    # A default, not an Annotated alias: this module's annotations are strings, and FastAPI
+    # resolves them in the module's globals, where a local alias does not exist.
+    asked_by = Depends(actor or nobody)
 
     @router.get("/metadata", name=METADATA_ROUTE)
     def metadata(request: Request) -> Response:
         return respond(request, registry.capabilities(fhir_base(request)))
 
-    @router.post("/{resource_type}/_search", dependencies=guarded)
-    def search_post(request: Request, resource_type: str, session: SessionDep, form: FormItems) -> Response:
+    @router.post("/{resource_type}/_search")
+    def search_post(request: Request, resource_type: str, session: SessionDep, form: FormItems,
+                    asker: Any = asked_by) -> Response:
         items = request.query_params.multi_items() + form
-        return respond(request, registry.search(session, resource_type, items, fhir_base(request)))
+        return respond(request, registry.search(session, resource_type, items, fhir_base(request), asker))
 
     # GET _search is an alias of plain search; kept out of OpenAPI so operation ids stay unique.
-    @router.get("/{resource_type}/_search", include_in_schema=False, dependencies=guarded)
-    @router.get("/{resource_type}", dependencies=guarded)
-    def search(request: Request, resource_type: str, session: SessionDep) -> Response:
+    @router.get("/{resource_type}/_search", include_in_schema=False)
+    @router.get("/{resource_type}")
+    def search(request: Request, resource_type: str, session: SessionDep, asker: Any = asked_by) -> Response:
         items = request.query_params.multi_items()
-        return respond(request, registry.search(session, resource_type, items, fhir_base(request)))
+        return respond(request, registry.search(session, resource_type, items, fhir_base(request), asker))
 
-    @router.get("/{resource_type}/{resource_id}", dependencies=guarded)
-    def read(request: Request, resource_type: str, resource_id: str, session: SessionDep) -> Response:
-        return respond(request, registry.read(session, resource_type, resource_id))
+    @router.get("/{resource_type}/{resource_id}")
+    def read(request: Request, resource_type: str, resource_id: str, session: SessionDep,
+             asker: Any = asked_by) -> Response:
+        return respond(request, registry.read(session, resource_type, resource_id, asker))
 
     @router.api_route("/{path:path}", methods=ALL_METHODS, include_in_schema=False)
     def unsupported(request: Request, path: str) -> Response:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -111,6 +111,9 @@ class SearchRequest:
     clauses: tuple[Clause, ...] = ()
     count: int = 20
     offset: int = 0
+    # Who asks: the security context's Actor (the platform does not know its type).
+    # Providers of personal data pass it to their service functions, which decide and audit.
+    actor: Any = field(default=None, compare=False)
 
     def of(self, name: str) -> list[Clause]:
         return [c for c in self.clauses if c.name == name]
@@ -127,8 +130,8 @@ class SearchRequest:
         return items
 
     @classmethod
-    def for_id(cls, resource_type: str, resource_id: str) -> SearchRequest:
-        return cls(resource_type, (Clause("_id", None, (resource_id,), resource_id),), count=1)
+    def for_id(cls, resource_type: str, resource_id: str, actor: Any = None) -> SearchRequest:
+        return cls(resource_type, (Clause("_id", None, (resource_id,), resource_id),), count=1, actor=actor)
 
 
 class NoMatch(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..http import SessionDep
@@ -16,8 +16,13 @@ from . import queries, service
 # Reading the directory needs a log-in with registry.read (every role has it); writes are
 # checked against the actor's scope in the service.
 router = APIRouter(dependencies=[Depends(require(Perm.REGISTRY_READ))])
-Offset = Annotated[int, Query(ge=0, description="rows to skip")]
+# Bounded: an offset beyond any table is a client error, not a database overflow (found by
+# schemathesis: SQLite refuses integers past 2**63).
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="rows to skip")]
 Limit = Annotated[int, Query(ge=0, le=500, description="page size")]
+# Row ids are 32-bit on both databases; anything larger cannot exist (and would overflow
+# SQLite's integers): a 422, never a 500.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class _Out(BaseModel):
@@ -276,32 +281,32 @@ def create_organization(body: OrganizationIn, session: SessionDep, actor: ActorD
 
 
 @router.get("/organizations/{org_id}", response_model=OrganizationOut)
-def get_organization(org_id: int, session: SessionDep) -> Any:
+def get_organization(org_id: RowId, session: SessionDep) -> Any:
     return queries.organization_by_id(session, org_id)
 
 
 @router.patch("/organizations/{org_id}", response_model=OrganizationOut)
-def update_organization(org_id: int, body: OrganizationPatch, session: SessionDep, actor: ActorDep) -> Any:
+def update_organization(org_id: RowId, body: OrganizationPatch, session: SessionDep, actor: ActorDep) -> Any:
     return service.update_organization(session, actor, org_id, body.model_dump(exclude_unset=True))
 
 
 @router.post("/organizations/{org_id}/departments", response_model=DepartmentOut, status_code=201)
-def add_department(org_id: int, body: DepartmentIn, session: SessionDep, actor: ActorDep) -> Any:
+def add_department(org_id: RowId, body: DepartmentIn, session: SessionDep, actor: ActorDep) -> Any:
     return service.add_department(session, actor, org_id=org_id, **body.model_dump())
 
 
 @router.post("/organizations/{org_id}/services", response_model=ServiceOut, status_code=201)
-def add_service(org_id: int, body: ServiceIn, session: SessionDep, actor: ActorDep) -> Any:
+def add_service(org_id: RowId, body: ServiceIn, session: SessionDep, actor: ActorDep) -> Any:
     return service.add_service(session, actor, org_id=org_id, **body.model_dump())
 
 
 @router.post("/organizations/{org_id}/equipment", response_model=EquipmentOut, status_code=201)
-def add_equipment(org_id: int, body: EquipmentIn, session: SessionDep, actor: ActorDep) -> Any:
+def add_equipment(org_id: RowId, body: EquipmentIn, session: SessionDep, actor: ActorDep) -> Any:
     return service.add_equipment(session, actor, org_id=org_id, **body.model_dump())
 
 
 @router.post("/organizations/{org_id}/key-specialties", response_model=KeySpecialtyOut, status_code=201)
-def designate_key_specialty(org_id: int, body: KeySpecialtyIn, session: SessionDep, actor: ActorDep) -> Any:
+def designate_key_specialty(org_id: RowId, body: KeySpecialtyIn, session: SessionDep, actor: ActorDep) -> Any:
     return service.designate_key_specialty(session, actor, org_id=org_id, **body.model_dump())
 
 
@@ -318,14 +323,14 @@ def create_alliance(body: AllianceIn, session: SessionDep, actor: ActorDep) -> A
 
 
 @router.get("/alliances/{alliance_id}", response_model=AllianceDetailOut)
-def get_alliance(alliance_id: int, session: SessionDep) -> Any:
+def get_alliance(alliance_id: RowId, session: SessionDep) -> Any:
     detail = queries.alliance_detail(session, alliance_id)
     base = AllianceOut.model_validate(detail.alliance).model_dump()
     return AllianceDetailOut(**base, members=[MemberOut.model_validate(m) for _, m in detail.members])
 
 
 @router.post("/alliances/{alliance_id}/members", response_model=MemberOut, status_code=201)
-def add_alliance_member(alliance_id: int, body: MemberIn, session: SessionDep, actor: ActorDep) -> Any:
+def add_alliance_member(alliance_id: RowId, body: MemberIn, session: SessionDep, actor: ActorDep) -> Any:
     return service.add_alliance_member(session, actor, alliance_id=alliance_id, **body.model_dump())
 
 
@@ -341,5 +346,5 @@ def create_practitioner(body: PractitionerIn, session: SessionDep, actor: ActorD
 
 
 @router.post("/practitioners/{practitioner_id}/sites", response_model=SiteOut, status_code=201)
-def add_practice_site(practitioner_id: int, body: SiteIn, session: SessionDep, actor: ActorDep) -> Any:
+def add_practice_site(practitioner_id: RowId, body: SiteIn, session: SessionDep, actor: ActorDep) -> Any:
     return service.add_practice_site(session, actor, practitioner_id=practitioner_id, **body.model_dump())

@@ -121,6 +121,10 @@ def update_organization(session: Session, actor: Actor, org_id: int, changes: di
         if unknown:
             raise Invalid("REG-014", f"cannot update field(s) {', '.join(sorted(unknown))}",
                           {"fields": sorted(unknown)})
+        nulled = sorted(f for f in ("name", "level", "org_type", "active", "division_code")
+                        if f in changes and changes[f] is None)
+        if nulled:
+            raise Invalid("REG-015", f"field(s) {', '.join(nulled)} cannot be emptied", {"fields": nulled})
         if "division_code" in changes:
             target = get_division(session, changes.pop("division_code"))
             access.check(session, actor, Perm.REGION_WRITE, AuditAction.UPDATE, resource_type="Organization",

@@ -6,17 +6,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import Forbidden
 from ..http import SessionDep
-from . import audit, service
+from . import service, trail
 from .http import ActorDep
 
 router = APIRouter()
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
 Limit = Annotated[int, Query(ge=1, le=500)]
+# Row ids are 32-bit on both databases; anything larger cannot exist (and would overflow
+# SQLite's integers): a 422, never a 500.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class GrantOut(BaseModel):
@@ -74,7 +77,7 @@ class AccessLog(BaseModel):
 
 @router.get("/me/access-log", response_model=AccessLog, summary="Who looked at my record (residents)")
 def my_access_log(session: SessionDep, actor: ActorDep, offset: Offset = 0, limit: Limit = 50) -> Any:
-    page = audit.access_log_for_me(session, actor, offset=offset, limit=limit)
+    page = trail.access_log_for_me(session, actor, offset=offset, limit=limit)
     return AccessLog(total=page.total, items=page.items)
 
 
@@ -128,7 +131,7 @@ def create_my_token(body: TokenIn, session: SessionDep, actor: ActorDep) -> Any:
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke an API token")
-def revoke_token(token_id: int, session: SessionDep, actor: ActorDep) -> None:
+def revoke_token(token_id: RowId, session: SessionDep, actor: ActorDep) -> None:
     service.revoke_token(session, actor, token_id)
 
 
@@ -186,18 +189,18 @@ def create_user(body: UserIn, session: SessionDep, actor: ActorDep) -> Any:
 
 
 @router.get("/users/{user_id}", response_model=UserOut, summary="One user")
-def get_user(user_id: int, session: SessionDep, actor: ActorDep) -> Any:
+def get_user(user_id: RowId, session: SessionDep, actor: ActorDep) -> Any:
     return _user_out(service.get_user(session, actor, user_id))
 
 
 @router.post("/users/{user_id}/grants", response_model=GrantOut, status_code=201, summary="Grant a role")
-def grant_role(user_id: int, body: GrantIn, session: SessionDep, actor: ActorDep) -> Any:
+def grant_role(user_id: RowId, body: GrantIn, session: SessionDep, actor: ActorDep) -> Any:
     g = service.grant_role(session, actor, user_id, service.parse_grant(body.role, body.scope_kind, body.scope_id))
     return GrantOut(id=g.id, role=g.role, scope_kind=g.scope_kind, scope_id=g.scope_id)
 
 
 @router.delete("/users/{user_id}/grants/{grant_id}", status_code=204, summary="Revoke a role")
-def revoke_role(user_id: int, grant_id: int, session: SessionDep, actor: ActorDep) -> None:
+def revoke_role(user_id: RowId, grant_id: RowId, session: SessionDep, actor: ActorDep) -> None:
     service.revoke_role(session, actor, user_id, grant_id)
 
 
@@ -206,7 +209,7 @@ class ActiveIn(BaseModel):
 
 
 @router.post("/users/{user_id}/active", response_model=UserOut, summary="Enable or disable (and unlock)")
-def set_active(user_id: int, body: ActiveIn, session: SessionDep, actor: ActorDep) -> Any:
+def set_active(user_id: RowId, body: ActiveIn, session: SessionDep, actor: ActorDep) -> Any:
     service.set_active(session, actor, user_id, body.active)
     return _user_out(service.get_user(session, actor, user_id))
 
@@ -245,11 +248,11 @@ def search_audit(session: SessionDep, actor: ActorDep, username: str | None = No
                  action: str | None = None, outcome: str | None = None, since: datetime | None = None,
                  until: datetime | None = None, break_glass: bool = False, unreviewed: bool = False,
                  offset: Offset = 0, limit: Limit = 50) -> Any:
-    f = audit.AuditFilter(username=username, patient_id=patient_id,
+    f = trail.AuditFilter(username=username, patient_id=patient_id,
                           person_key=service.find_person_key(session, id_number) if id_number else None,
                           action=action, outcome=outcome, since=since, until=until,
                           break_glass_only=break_glass, unreviewed_only=unreviewed)
-    page = audit.search(session, actor, f, offset=offset, limit=limit)
+    page = trail.search(session, actor, f, offset=offset, limit=limit)
     items = []
     for ev in page.items:
         out = AuditOut.model_validate(ev)
@@ -265,8 +268,8 @@ class ReviewIn(BaseModel):
 
 
 @router.post("/audit/{audit_id}/review", status_code=201, summary="Review a break-the-glass access (auditor)")
-def review(audit_id: int, body: ReviewIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
-    r = audit.review_break_glass(session, actor, audit_id, verdict=body.verdict, note=body.note)
+def review(audit_id: RowId, body: ReviewIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    r = trail.review_break_glass(session, actor, audit_id, verdict=body.verdict, note=body.note)
     return {"audit_id": r.audit_id, "verdict": r.verdict, "reviewer": r.reviewer}
 
 
@@ -279,6 +282,6 @@ class VerifyOut(BaseModel):
 
 @router.get("/audit/verify", response_model=VerifyOut, summary="Check the audit chain (auditor)")
 def verify(session: SessionDep, actor: ActorDep) -> Any:
-    report = audit.verify_as(session, actor)
+    report = trail.verify_as(session, actor)
     return VerifyOut(ok=report.ok, checked=report.checked, last_seq=report.last_seq, problems=report.problems)
 

@@ -403,6 +403,7 @@ def authenticate(session: Session, *, username: str, password: str, client: str 
                     user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
                     user.failed_logins = 0
             audit.record(session, anon if user is None else Actor(user_id=user.id, username=user.username,
+                                                                 grants=tuple(grants_of(session, user.id)),
                                                                  surface=surface, client=client),
                          AuditAction.LOGIN_FAILED, resource_type="User",
                          resource_id=user.id if user else None, outcome="failed", reason=reason)
@@ -442,7 +443,8 @@ def verify_second_factor(session: Session, *, user_id: int, code: str, client: s
         user = session.scalar(select(User).where(User.id == user_id).with_for_update())
         if user is None or not user.active:
             raise Unauthorized("SEC-001", "log in again")
-        actor = Actor(user_id=user.id, username=user.username, surface=surface, client=client)
+        actor = Actor(user_id=user.id, username=user.username, grants=tuple(grants_of(session, user.id)),
+                      surface=surface, client=client)
         if user.locked_until is not None and user.locked_until > utcnow():
             failure = Forbidden("SEC-002", "this account is locked after repeated failed log-ins")
         elif _totp_ok(session, user, code):

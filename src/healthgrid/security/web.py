@@ -33,7 +33,7 @@ from ..registry import queries as registry_queries
 from ..web import NavItem, Pager, add_messages, add_nav_item, page_language, pick
 from ..web import render as render_page
 from ..web.i18n import MESSAGES as CATALOGUE
-from . import audit, service
+from . import service, trail
 from .domain import ACTION_LABELS, PURPOSES, ROLE_LABELS, SCOPE_LABELS, Actor, Perm, ScopeKind
 from .http import (
     CSRF_FIELD,
@@ -501,7 +501,7 @@ def audit_page(request: Request, session: SessionDep, actor: ActorDep, username:
                break_glass: str = "", unreviewed: str = "", page: PageNo = 1) -> HTMLResponse:
     pager = Pager(page)
     errors: list[ErrorView] = []
-    f = audit.AuditFilter(username=username.strip() or None,
+    f = trail.AuditFilter(username=username.strip() or None,
                           action=action if action in ACTION_LABELS else None,
                           outcome=outcome if outcome in OUTCOMES else None,
                           break_glass_only=bool(break_glass), unreviewed_only=bool(unreviewed))
@@ -516,7 +516,7 @@ def audit_page(request: Request, session: SessionDep, actor: ActorDep, username:
             f.person_key = service.find_person_key(session, id_number.strip())
         except Invalid as exc:
             errors.append(_error(request, exc))
-    result = audit.search(session, actor, f, offset=pager.offset, limit=pager.size) if not errors else None
+    result = trail.search(session, actor, f, offset=pager.offset, limit=pager.size) if not errors else None
     return _render(request, "security/audit.html", 422 if errors else 200,
                    result=result, pager=pager.with_total(result.total if result else 0), errors=errors,
                    form={"username": username, "id_number": id_number, "action": action, "outcome": outcome,
@@ -531,14 +531,14 @@ def audit_page(request: Request, session: SessionDep, actor: ActorDep, username:
 def review(request: Request, session: SessionDep, actor: ActorDep, audit_id: int,
            verdict: Annotated[str, Form(max_length=20)] = "", note: Annotated[str, Form(max_length=500)] = "",
            back: Annotated[str, Form()] = "") -> Response:
-    audit.review_break_glass(session, actor, audit_id, verdict=verdict, note=note or None)
+    trail.review_break_glass(session, actor, audit_id, verdict=verdict, note=note or None)
     target = safe_next(back)
     return _redirect(target if target.startswith("/audit") else "/audit")
 
 
 @router.get("/audit/verify", response_class=HTMLResponse)
 def verify_page(request: Request, session: SessionDep, actor: ActorDep) -> HTMLResponse:
-    report = audit.verify_as(session, actor)
+    report = trail.verify_as(session, actor)
     return _render(request, "security/verify.html", report=report)
 
 
@@ -548,7 +548,7 @@ def verify_page(request: Request, session: SessionDep, actor: ActorDep) -> HTMLR
 @router.get("/me/access-log", response_class=HTMLResponse)
 def access_log(request: Request, session: SessionDep, actor: ActorDep, page: PageNo = 1) -> HTMLResponse:
     pager = Pager(page)
-    result = audit.access_log_for_me(session, actor, offset=pager.offset, limit=pager.size)
+    result = trail.access_log_for_me(session, actor, offset=pager.offset, limit=pager.size)
     return _render(request, "security/access_log.html", result=result, pager=pager.with_total(result.total))
 
 

@@ -64,7 +64,7 @@ class OrganizationProvider(ResourceProvider):
         chains = division_chains(session, [org.division for org in page.items])
         return SearchResult(page.total, [organization_to_fhir(o, chains[o.division_id]) for o in page.items])
 
-    def read(self, session: Session, resource_id: str) -> dict[str, Any] | None:
+    def read(self, session: Session, resource_id: str, actor: Any = None) -> dict[str, Any] | None:
         org_id = db_id(resource_id)
         org = q.organization_or_none(session, org_id) if org_id is not None else None
         if org is None:
