@@ -5,9 +5,12 @@ Contexts are listed here explicitly; nothing is auto-discovered.
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from . import __version__
 from .config import Settings
@@ -18,8 +21,8 @@ from .http import install_api_docs, install_error_handlers
 from .registry import api as registry_api
 from .registry import fhir as registry_fhir
 from .registry import web as registry_web
+from .security import Sealer, redact, session_info
 from .security import api as security_api
-from .security import redact, session_info
 from .security import web as security_web
 from .security.domain import Perm
 from .security.http import SecurityHeaders, require
@@ -27,7 +30,15 @@ from .web import error_page_response, install_web
 
 
 def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # The audit chain's sealer lives as long as the server (security/sealer.py).
+        app.state.audit_sealer.start(app.state.sessionmaker)
+        yield
+        await run_in_threadpool(app.state.audit_sealer.stop)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="HealthGrid",
         version=__version__,
         description="Regional health information platform for tiered care (分级诊疗).",
@@ -38,7 +49,9 @@ def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.effective_database_url, echo=settings.sql_echo)
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine, info=session_info(settings))
+    sealer = Sealer()
+    app.state.sessionmaker = make_sessionmaker(engine, info=session_info(settings, sealer))
+    app.state.audit_sealer = sealer
 
     fhir = FhirRegistry(settings.fhir)
     registry_fhir.register(fhir)

@@ -172,7 +172,7 @@ def worker(
     from .db import make_engine, make_sessionmaker
     from .jobs import HANDLERS
     from .outbox import deliver_pending
-    from .security import session_info
+    from .security import audit, session_info
 
     settings = _settings(database_url, data_dir)
     engine = make_engine(settings.effective_database_url)
@@ -181,6 +181,8 @@ def worker(
             n = deliver_pending(session, HANDLERS)
             if n:
                 console.print(f"delivered {n} event(s)")
+            # Audit rows left unchained (a sealer skipped, a process died) are chained here.
+            audit.seal(session)
             if once:
                 break
             time.sleep(interval)
@@ -293,9 +295,11 @@ def audit_verify(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> 
 
     _, session = _operator_session(database_url, data_dir)
     with session:
+        sealed = audit.seal(session)
         report = audit.verify(session)
     if report.ok:
-        console.print(f"[green]audit chain intact[/green]: {report.checked:,} rows checked, last row {report.last_seq}")
+        console.print(f"[green]audit chain intact[/green]: {report.checked:,} rows checked, last row {report.last_seq}"
+                      + (f" ({sealed:,} rows chained just now)" if sealed else ""))
         return
     console.print(f"[red]audit chain broken[/red] ({report.checked:,} rows checked):")
     for problem in report.problems:

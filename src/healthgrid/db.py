@@ -100,10 +100,19 @@ def make_sessionmaker(engine: Engine, info: dict[str, Any] | None = None) -> ses
 
 _DEPTH = "healthgrid_tx_depth"
 _AFTER_ROLLBACK = "healthgrid_after_rollback"
+_AFTER_COMMIT = "healthgrid_after_commit"
 
 
 def in_transaction(session: Session) -> bool:
     return session.info.get(_DEPTH, 0) > 0
+
+
+def after_commit(session: Session, fn: Callable[[Session], None]) -> None:
+    """Run ``fn(session)`` once the outermost ``transaction()`` has committed (outside it:
+    ``fn`` opens its own). Registering the same function twice runs it once."""
+    hooks = session.info.setdefault(_AFTER_COMMIT, [])
+    if fn not in hooks:
+        hooks.append(fn)
 
 
 def after_rollback(session: Session, fn: Callable[[Session], None]) -> None:
@@ -121,12 +130,15 @@ def transaction(session: Session) -> Iterator[Session]:
     """
     depth = session.info.get(_DEPTH, 0)
     session.info[_DEPTH] = depth + 1
+    committed = False
     try:
         yield session
         if depth == 0:
             session.commit()
+            committed = True
     except BaseException:
         if depth == 0:
+            session.info.pop(_AFTER_COMMIT, None)
             session.rollback()
             session.info[_DEPTH] = 0
             _run_after_rollback(session)
@@ -135,6 +147,10 @@ def transaction(session: Session) -> Iterator[Session]:
         session.info[_DEPTH] = depth
         if depth == 0:
             session.info.pop(_AFTER_ROLLBACK, None)
+    # After the commit, outside it: what a hook does cannot undo what was acknowledged.
+    if committed:
+        for fn in session.info.pop(_AFTER_COMMIT, []):
+            fn(session)
 
 
 def _run_after_rollback(session: Session) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from ..config import Settings
 from .access import SETTINGS_KEY
 from .pii import SESSION_KEY, Keyring, dev_keys
+from .sealer import SEALER_KEY, Sealer
 
 
 def keyring_for(settings: Settings) -> Keyring:
@@ -25,9 +26,13 @@ def keyring_for(settings: Settings) -> Keyring:
     return Keyring.from_strings(keys, current, index_key)
 
 
-def session_info(settings: Settings) -> dict[str, Any]:
-    """What every database session needs from security: the keyring and the settings."""
-    return {SESSION_KEY: keyring_for(settings), SETTINGS_KEY: settings.security}
+def session_info(settings: Settings, sealer: Sealer | None = None) -> dict[str, Any]:
+    """What every database session needs from security: the keyring, the settings and,
+    in a server, the background sealer of the audit chain."""
+    info = {SESSION_KEY: keyring_for(settings), SETTINGS_KEY: settings.security}
+    if sealer is not None:
+        info[SEALER_KEY] = sealer
+    return info
 
 
 def effective_secret_key(settings: Settings) -> str:

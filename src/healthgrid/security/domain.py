@@ -346,15 +346,21 @@ ACTION_LABELS = {
 }
 
 GENESIS_HASH = "0" * 64
-AUDIT_FIELDS = ("seq", "at", "user_id", "username", "roles", "surface", "client", "purpose",
-                "action", "resource_type", "resource_id", "org_id", "patient_id", "person_key",
-                "outcome", "reason", "break_glass", "detail")
+AUDIT_FIELDS = ("at", "user_id", "username", "roles", "surface", "client", "purpose", "action",
+                "resource_type", "resource_id", "org_id", "patient_id", "person_key", "outcome", "reason",
+                "break_glass", "detail")
 
 
-def audit_hash(key: bytes, prev_hash: str, record: dict[str, Any]) -> str:
-    """HMAC-SHA256 over the previous hash and the record's canonical JSON: changing,
-    deleting or reordering a row breaks every hash after it, and without the key nobody
-    can compute a new chain to cover it up."""
+def audit_mac(key: bytes, record: dict[str, Any]) -> str:
+    """HMAC-SHA256 of a row's canonical JSON: written with the row, in its own transaction,
+    so a changed row is detected from the moment it exists; without the key nobody can
+    compute a new one to cover a change up."""
     canonical = json.dumps({k: record.get(k) for k in AUDIT_FIELDS}, sort_keys=True,
                            ensure_ascii=False, separators=(",", ":"), default=str)
-    return hmac.new(key, (prev_hash + canonical).encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def chain_hash(key: bytes, prev_hash: str, seq: int, mac: str) -> str:
+    """The chain link of row ``seq``: deleting, inserting or reordering rows breaks every
+    link after the change."""
+    return hmac.new(key, f"{prev_hash}|{seq}|{mac}".encode(), hashlib.sha256).hexdigest()

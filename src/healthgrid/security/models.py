@@ -92,8 +92,9 @@ class LoginFailure(Base):
 
 
 class AuditEvent(Base):
-    """One audited action. Append-only: ``seq`` is the position in the chain and ``hash``
-    covers the previous hash and this row's fields (domain.audit_hash)."""
+    """One audited action. Append-only. ``mac`` seals the row's content when it is written;
+    ``seq``, ``prev_hash`` and ``hash`` are set when the row is chained (sealed) right
+    after its transaction commits (audit.seal)."""
 
     __tablename__ = "sec_audit"
     __table_args__ = (
@@ -103,7 +104,7 @@ class AuditEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    seq: Mapped[int | None] = mapped_column(Integer, unique=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     user_id: Mapped[int | None] = mapped_column(Integer)
     username: Mapped[str] = mapped_column(String(80))
@@ -121,12 +122,13 @@ class AuditEvent(Base):
     reason: Mapped[str | None] = mapped_column(String(20))  # the coded reason of a denial
     break_glass: Mapped[str | None] = mapped_column(String(500))
     detail: Mapped[str | None] = mapped_column(Text)  # JSON, never personal data
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditHead(Base):
-    """The chain's head: one row, locked by each writer, so appends are serialised."""
+    """The chain's head: one row, locked by the sealer, so links are made one at a time."""
 
     __tablename__ = "sec_audit_head"
 

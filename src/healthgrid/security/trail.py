@@ -14,7 +14,7 @@ from ..db import transaction
 from ..errors import Conflict, Invalid, NotFound
 from ..registry import queries as registry_queries
 from . import access
-from .audit import VerifyReport, verify
+from .audit import VerifyReport, seal, verify
 from .domain import Actor, AuditAction, Perm
 from .models import AuditEvent, GlassReview
 
@@ -23,6 +23,7 @@ def verify_as(session: Session, actor: Actor) -> VerifyReport:
     """``verify`` for an auditor through the API or a page (the CLI runs it as the operator)."""
     with transaction(session):
         access.check(session, actor, Perm.AUDIT_READ, AuditAction.VIEW, resource_type="AuditChain")
+    seal(session)
     return verify(session)
 
 
@@ -79,7 +80,7 @@ def search(session: Session, actor: Actor, f: AuditFilter, *, offset: int = 0, l
         if f.unreviewed_only:
             stmt = stmt.where(~select(GlassReview.id).where(GlassReview.audit_id == AuditEvent.id).exists())
         total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-        items = list(session.scalars(stmt.order_by(AuditEvent.seq.desc()).offset(offset).limit(limit)))
+        items = list(session.scalars(stmt.order_by(AuditEvent.id.desc()).offset(offset).limit(limit)))
         reviews = {r.audit_id: r for r in session.scalars(
             select(GlassReview).where(GlassReview.audit_id.in_([i.id for i in items])))} if items else {}
         return AuditPage(total, items, reviews)
@@ -99,7 +100,7 @@ def access_log_for_me(session: Session, actor: Actor, *, offset: int = 0, limit:
         stmt = select(AuditEvent).where(AuditEvent.person_key == actor.person_key,
                                         AuditEvent.user_id.is_distinct_from(actor.user_id))
         total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-        items = list(session.scalars(stmt.order_by(AuditEvent.seq.desc()).offset(offset).limit(limit)))
+        items = list(session.scalars(stmt.order_by(AuditEvent.id.desc()).offset(offset).limit(limit)))
         return AuditPage(total, items, {})
 
 
