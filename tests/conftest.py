@@ -195,7 +195,9 @@ def region_url(fresh_databases) -> str:
 @pytest.fixture(scope="session")
 def region_session(region_url) -> Iterator[Session]:
     eng = make_engine(region_url)
-    with make_sessionmaker(eng, info=dict(SESSION_INFO))() as s:
+    # A long-lived reader: DEFERRED, so its open transaction does not hold SQLite's write
+    # lock against the live server and the other tests on this database.
+    with make_sessionmaker(eng.execution_options(sqlite_begin="DEFERRED"), info=dict(SESSION_INFO))() as s:
         yield s
     eng.dispose()
 

@@ -87,7 +87,14 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN")
+        # IMMEDIATE: take the write lock at the start. A deferred transaction that has read
+        # cannot write once another connection has committed (SQLITE_BUSY_SNAPSHOT, no
+        # waiting), and since every access to personal data writes an audit row, most
+        # transactions read and then write. Serialising them is the embedded database's
+        # price; PostgreSQL, the production database, runs them concurrently. A reader that
+        # never writes may ask for DEFERRED: engine.execution_options(sqlite_begin="DEFERRED").
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
 
     return engine
 

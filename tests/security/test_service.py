@@ -343,3 +343,50 @@ def test_a_servers_sealer_chains_what_audited_commits_wrote(fresh_databases):
     finally:
         sealer.stop()
         engine.dispose()
+
+
+def test_concurrent_read_then_write_transactions_do_not_fail_beside_the_sealer(fresh_databases):
+    """Every access to personal data reads, then writes its audit row. With a sealer writing
+    beside them, no transaction may fail (on SQLite a deferred transaction that has read
+    could not write after another commit: hence BEGIN IMMEDIATE)."""
+    import threading
+
+    from healthgrid.db import make_engine, make_sessionmaker, transaction
+    from healthgrid.migrate import upgrade
+    from healthgrid.security import Sealer
+    from healthgrid.security.domain import Actor
+    from tests.conftest import SESSION_INFO
+
+    url = fresh_databases.create("busy")
+    upgrade(url)
+    engine = make_engine(url)
+    sealer = Sealer()
+    maker = make_sessionmaker(engine, info={**SESSION_INFO, "healthgrid_audit_sealer": sealer})
+    sealer.start(maker)
+    errors: list[Exception] = []
+
+    def worker(n: int) -> None:
+        actor = Actor(user_id=n, username=f"w{n}")
+        try:
+            with maker() as s:
+                for i in range(15):
+                    with transaction(s):
+                        s.scalar(select(func.count()).select_from(AuditEvent))  # read first
+                        audit.record(s, actor, AuditAction.VIEW, resource_type="Test", resource_id=i)
+        except Exception as exc:  # pragma: no cover - the assertion reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sealer.stop()
+    assert not errors, errors[:1]
+    with maker() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == 90
+        report = audit.verify(s)
+        assert report.ok and report.unsealed == 0, report
+    engine.dispose()
