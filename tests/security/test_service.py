@@ -351,11 +351,12 @@ def test_concurrent_read_then_write_transactions_do_not_fail_beside_the_sealer(f
     could not write after another commit: hence BEGIN IMMEDIATE)."""
     import threading
 
+    from tests.conftest import SESSION_INFO
+
     from healthgrid.db import make_engine, make_sessionmaker, transaction
     from healthgrid.migrate import upgrade
     from healthgrid.security import Sealer
     from healthgrid.security.domain import Actor
-    from tests.conftest import SESSION_INFO
 
     url = fresh_databases.create("busy")
     upgrade(url)
