@@ -72,3 +72,39 @@ def test_outbox_delivers_each_event_once_and_retries_a_failing_handler(session):
     assert failed.delivered_at is None
     assert failed.attempts == 2
     assert "receiver down" in failed.last_error
+
+
+def test_sqlite_writers_of_one_process_queue_and_every_ending_releases_the_queue(tmp_path):
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    from healthgrid.db import make_engine, make_sessionmaker, transaction
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'q.sqlite3'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    maker = make_sessionmaker(engine)
+    with maker() as s, pytest.raises(RuntimeError), transaction(s):
+        s.execute(text("INSERT INTO t VALUES (1)"))
+        raise RuntimeError("rolled back")
+    order: list[str] = []
+
+    def second() -> None:
+        with maker() as s2, transaction(s2):
+            s2.execute(text("INSERT INTO t VALUES (2)"))
+            order.append("second")
+
+    with maker() as s, transaction(s):
+        s.execute(text("SELECT count(*) FROM t")).scalar()
+        t = threading.Thread(target=second)
+        t.start()
+        time.sleep(0.2)  # the second writer waits in the queue, it does not fail
+        order.append("first")
+        s.execute(text("INSERT INTO t VALUES (3)"))
+    t.join(timeout=10)
+    assert order == ["first", "second"]
+    with engine.connect() as conn:
+        assert sorted(conn.execute(text("SELECT n FROM t")).scalars()) == [2, 3]
+    engine.dispose()
