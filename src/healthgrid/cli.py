@@ -100,10 +100,13 @@ def _print_logins(report) -> None:
     if not report.demo_logins:
         return
     table = Table(title=f"demo log-ins (password for all: {DEMO_PASSWORD})")
-    for col in ("user", "role", "scope", "second factor (TOTP secret)"):
-        table.add_column(col)
+    # User names and secrets are copied into a form and an authenticator: never cut or
+    # folded (the user name already says the role); the scope may wrap.
+    table.add_column("user (role)", no_wrap=True, min_width=23)
+    table.add_column("scope", overflow="fold")
+    table.add_column("TOTP secret", no_wrap=True, min_width=32)
     for login in report.demo_logins:
-        table.add_row(login.username, login.role, login.scope, login.totp_secret or "—")
+        table.add_row(login.username, login.scope, login.totp_secret or "—")
     console.print(table)
     console.print("Roles marked with a TOTP secret log in with a code from an authenticator app holding"
                   " that secret, or from [bold]healthgrid user totp-now NAME[/bold] (development only).")
