@@ -171,11 +171,13 @@ def worker(
     interval: Annotated[float, typer.Option(help="seconds between polls")] = 2.0,
     database_url: DatabaseUrl = None, data_dir: DataDir = None,
 ) -> None:
-    """Deliver outbox events to their handlers."""
+    """Deliver outbox events to their handlers, chain leftover audit rows, forget stale
+    log-in failures and sessions."""
     from .db import make_engine, make_sessionmaker
     from .jobs import HANDLERS
     from .outbox import deliver_pending
     from .security import audit, session_info
+    from .security import service as security_service
 
     settings = _settings(database_url, data_dir)
     engine = make_engine(settings.effective_database_url)
@@ -186,6 +188,7 @@ def worker(
                 console.print(f"delivered {n} event(s)")
             # Audit rows left unchained (a sealer skipped, a process died) are chained here.
             audit.seal(session)
+            security_service.housekeeping(session)
             if once:
                 break
             time.sleep(interval)
@@ -295,6 +298,7 @@ def token_revoke(token_id: int, database_url: DatabaseUrl = None, data_dir: Data
 def audit_verify(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
     """Walk the hash chain; exit 1 and name the rows if any was changed or deleted."""
     from .security import audit
+    from .security import service as security_service
 
     _, session = _operator_session(database_url, data_dir)
     with session:

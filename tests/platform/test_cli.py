@@ -18,7 +18,8 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_db_upgrade_then_synth_then_refuse_a_second_region(fresh_databases, tmp_path):
-    env = {"HEALTHGRID_DATABASE_URL": fresh_databases.create("cli"), "COLUMNS": "200"}
+    env = {"HEALTHGRID_DATABASE_URL": fresh_databases.create("cli"), "HEALTHGRID_DATA_DIR": str(tmp_path),
+           "COLUMNS": "200"}
     upgraded = _cli("db", "upgrade", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
     assert "0002" in upgraded.stdout
@@ -28,6 +29,10 @@ def test_db_upgrade_then_synth_then_refuse_a_second_region(fresh_databases, tmp_
     again = _cli("synth", "--size", "tiny", "--seed", "3", env=env)
     assert again.returncode == 2
     assert "SYN-001" in again.stdout
+    worker = _cli("worker", "--once", env=env)
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    verified = _cli("audit", "verify", env=env)
+    assert verified.returncode == 0 and "intact" in verified.stdout, verified.stdout
 
 
 def test_unknown_size_is_a_clear_error(tmp_path):

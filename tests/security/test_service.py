@@ -391,3 +391,20 @@ def test_concurrent_read_then_write_transactions_do_not_fail_beside_the_sealer(f
         report = audit.verify(s)
         assert report.ok and report.unsealed == 0, report
     engine.dispose()
+
+
+def test_housekeeping_forgets_old_failures_and_sessions_only(session, world):
+    from datetime import timedelta
+
+    from healthgrid.db import utcnow
+    from healthgrid.security.models import LoginFailure, WebSession
+
+    session.add_all([LoginFailure(client="10.1.1.1", at=utcnow() - timedelta(days=2)),
+                     LoginFailure(client="10.1.1.1", at=utcnow())])
+    old_token, _ = service.start_session(session, world.users[Role.NURSE], client=None, mfa_passed=True)
+    new_token, _ = service.start_session(session, world.users[Role.NURSE], client=None, mfa_passed=True)
+    old = service.resolve_session(session, old_token)
+    session.get(WebSession, old.session_id).last_seen_at = utcnow() - timedelta(days=31)
+    session.flush()
+    assert service.housekeeping(session) == {"login_failures": 1, "sessions": 1}
+    assert service.resolve_session(session, new_token) is not None

@@ -657,3 +657,14 @@ def find_person_key(session: Session, id_number: str) -> str:
     """The blind index of an ID number, to search the audit trail by patient."""
     return blind(session, parse_resident_id(id_number).number, ID_PURPOSE)
 
+
+
+def housekeeping(session: Session) -> dict[str, int]:
+    """Forget what no longer matters: failed log-ins older than a day (rate limiting looks
+    back one lock-out window) and web sessions ended or abandoned more than 30 days ago."""
+    now = utcnow()
+    with transaction(session):
+        failures = session.execute(delete(LoginFailure).where(LoginFailure.at < now - timedelta(days=1))).rowcount
+        sessions = session.execute(delete(WebSession).where(
+            WebSession.last_seen_at < now - timedelta(days=30))).rowcount
+    return {"login_failures": failures or 0, "sessions": sessions or 0}
