@@ -298,7 +298,6 @@ def token_revoke(token_id: int, database_url: DatabaseUrl = None, data_dir: Data
 def audit_verify(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
     """Walk the hash chain; exit 1 and name the rows if any was changed or deleted."""
     from .security import audit
-    from .security import service as security_service
 
     _, session = _operator_session(database_url, data_dir)
     with session:
