@@ -63,6 +63,9 @@ def test_admin_without_second_factor_is_refused_even_with_the_right_role(session
     with pytest.raises(Forbidden) as err:
         service.list_users(session, no_mfa)
     assert err.value.code == "SEC-107"
+    with pytest.raises(Forbidden) as err:
+        service.change_password(session, no_mfa, old_password=PASSWORD, new_password="An0ther-Passw0rd!")
+    assert err.value.code == "SEC-107"
 
 
 def test_tokens_are_stored_hashed_and_can_be_revoked(session, world):

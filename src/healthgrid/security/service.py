@@ -265,8 +265,8 @@ class UserView:
     created_at: datetime
 
 
-def _view(session: Session, actor: Actor, user: User) -> UserView:
-    unmasked = actor.can(Perm.PII_UNMASKED) or actor.user_id == user.id
+def _view(session: Session, actor: Actor, user: User, *, masked: bool = False) -> UserView:
+    unmasked = not masked and (actor.can(Perm.PII_UNMASKED) or actor.user_id == user.id)
     id_number = unseal(session, user.id_number_enc, ID_PURPOSE)
     phone = unseal(session, user.phone_enc, PHONE_PURPOSE)
     return UserView(
@@ -301,15 +301,13 @@ def list_users(session: Session, actor: Actor, *, name: str | None = None, offse
             stmt = stmt.where(User.username.ilike(f"%{name}%") | User.display_name.ilike(f"%{name}%"))
         total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         users = session.scalars(stmt.order_by(User.username).offset(offset).limit(limit)).all()
-        views = []
-        for u in users:
-            v = _view(session, actor, u)
-            views.append(UserView(**{**v.__dict__, "id_number": mask_id(v.id_number) if v.id_number and
-                                     "*" not in v.id_number else v.id_number}))
-        return total, views
+        return total, [_view(session, actor, u, masked=True) for u in users]
 
 
 def change_password(session: Session, actor: Actor, *, old_password: str, new_password: str) -> None:
+    if actor.needs_mfa() and not actor.mfa:
+        # Half logged in (password, no second factor yet): finish the log-in first.
+        raise Forbidden("SEC-107", "your role requires a second factor (TOTP); give it first")
     with transaction(session):
         user = _user(session, actor.user_id or -1)
         if not _verify_password(session, user, old_password):

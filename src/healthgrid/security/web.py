@@ -455,6 +455,8 @@ def _min_length(request: Request) -> int:
 
 
 def _full_login(actor: Actor) -> None:
+    """The form is of no use before the second factor: send the user there (app._web_error
+    redirects SEC-107 on GET). The service refuses the change itself, too."""
     if actor.needs_mfa() and not actor.mfa:
         raise Forbidden("SEC-107", "your role requires a second factor (TOTP)")
 
@@ -471,7 +473,6 @@ def change_password(request: Request, session: SessionDep, actor: ActorDep,
                     old_password: Annotated[str, Form(max_length=1000)] = "",
                     new_password: Annotated[str, Form(max_length=1000)] = "",
                     confirm_password: Annotated[str, Form(max_length=1000)] = "") -> HTMLResponse:
-    _full_login(actor)
     error: ErrorView | None = None
     if new_password != confirm_password:
         error = ErrorView("SEC-028", CATALOGUE.get("security.password.mismatch", page_language(request)), 422)
@@ -562,13 +563,12 @@ def _scope_names(session: Session, views: list[service.UserView]) -> dict[tuple[
                  if g.scope_kind is ScopeKind.DIVISION and g.scope_id is not None}
     for div in registry_queries.divisions_by_ids(session, sorted(divisions)) if divisions else []:
         names[(ScopeKind.DIVISION, div.id)] = div.name
-    for v in views:
-        for g in v.grants:
-            if g.scope_kind is ScopeKind.ORGANIZATION and g.scope_id is not None \
-                    and (ScopeKind.ORGANIZATION, g.scope_id) not in names:
-                org = registry_queries.organization_or_none(session, g.scope_id)
-                if org is not None:
-                    names[(ScopeKind.ORGANIZATION, g.scope_id)] = org.name
+    orgs = sorted({g.scope_id for v in views for g in v.grants
+                   if g.scope_kind is ScopeKind.ORGANIZATION and g.scope_id is not None})
+    if orgs:
+        found = registry_queries.search_organizations(session, registry_queries.OrgFilter(ids=orgs),
+                                                      limit=len(orgs))
+        names.update({(ScopeKind.ORGANIZATION, org.id): org.name for org in found.items})
     return names
 
 
