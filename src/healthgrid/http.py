@@ -4,6 +4,7 @@ web page)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, StatementError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .config import Settings
 from .errors import HealthGridError, Invalid
@@ -29,6 +31,30 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
     finally:
         await run_in_threadpool(session.close)
+
+
+class AdmissionLimit:
+    """Admit at most ``limit`` requests at once (pure ASGI; the others wait on the event
+    loop, holding no thread).
+
+    For SQLite, whose transactions are serialised (db.make_engine): a request that holds
+    the write lock must always find a free worker thread to finish and release it. Without
+    a limit, 200 concurrent requests filled all 40 workers with threads waiting for the
+    lock while its holder waited for a worker — a deadlock until the 30 s timeout."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self._gate: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "").startswith("/static"):
+            await self.app(scope, receive, send)
+            return
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self.limit)
+        async with self._gate:
+            await self.app(scope, receive, send)
 
 
 def get_settings(request: Request) -> Settings:

@@ -217,7 +217,7 @@ def set_active(user_id: RowId, body: ActiveIn, session: SessionDep, actor: Actor
 class AuditOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    seq: int
+    seq: int | None = Field(description="position in the chain; empty until the row is chained")
     at: datetime
     username: str
     roles: str
