@@ -17,7 +17,7 @@ from .config import Settings
 from .db import make_engine, make_sessionmaker
 from .errors import Forbidden, HealthGridError, Unauthorized
 from .fhir import FhirRegistry, build_fhir_router, operation_outcome_response
-from .http import AdmissionLimit, install_api_docs, install_error_handlers
+from .http import AdmissionLimit, admission_limit, install_api_docs, install_error_handlers
 from .registry import api as registry_api
 from .registry import fhir as registry_fhir
 from .registry import web as registry_web
@@ -67,9 +67,8 @@ def create_app(settings: Settings) -> FastAPI:
     install_web(app, settings.web, routers=[security_web.router, registry_web.router],
                 template_dirs=[security_web.TEMPLATES, registry_web.TEMPLATES],
                 page_dependencies=[Depends(security_web.page_actor)])
-    if engine.dialect.name == "sqlite":
-        # Well under the 40 worker threads: see AdmissionLimit.
-        app.add_middleware(AdmissionLimit, limit=8)
+    # Fewer requests in flight than worker threads and pooled connections: see AdmissionLimit.
+    app.add_middleware(AdmissionLimit, limit=admission_limit(engine))
     app.add_middleware(SecurityHeaders)
     redact.install()
     if settings.security.cors_origins:

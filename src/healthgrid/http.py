@@ -35,12 +35,14 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 class AdmissionLimit:
     """Admit at most ``limit`` requests at once (pure ASGI; the others wait on the event
-    loop, holding no thread).
+    loop, holding no thread and no connection).
 
-    For SQLite, whose transactions are serialised (db.make_engine): a request that holds
-    the write lock must always find a free worker thread to finish and release it. Without
-    a limit, 200 concurrent requests filled all 40 workers with threads waiting for the
-    lock while its holder waited for a worker — a deadlock until the 30 s timeout."""
+    A request holds its database connection (and on SQLite the write lock) across the
+    awaits between its dependencies, its endpoint and closing its session; each of those
+    steps needs a worker thread. With more requests in flight than threads or pooled
+    connections, the holders waited for threads while threads waited for connections or
+    the lock: 200 concurrent requests deadlocked until the 30 s timeouts, on SQLite and
+    on PostgreSQL alike (tests/security/test_live_load.py)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -55,6 +57,18 @@ class AdmissionLimit:
             self._gate = asyncio.Semaphore(self.limit)
         async with self._gate:
             await self.app(scope, receive, send)
+
+
+WORKER_THREADS = 40  # anyio's default thread limiter, which FastAPI's sync endpoints use
+
+
+def admission_limit(engine) -> int:
+    """SQLite serialises transactions: a few at once is all it can use. Otherwise stay
+    below both the worker threads and the pool, leaving room for the audit sealer."""
+    if engine.dialect.name == "sqlite":
+        return 8
+    pool = engine.pool.size() + engine.pool._max_overflow  # noqa: SLF001 - QueuePool's cap
+    return max(1, min(WORKER_THREADS, pool) - 8)
 
 
 def get_settings(request: Request) -> Settings:
