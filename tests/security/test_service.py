@@ -411,3 +411,24 @@ def test_housekeeping_forgets_old_failures_and_sessions_only(session, world):
     session.flush()
     assert service.housekeeping(session) == {"login_failures": 1, "sessions": 1}
     assert service.resolve_session(session, new_token) is not None
+
+
+def test_a_population_role_reads_patients_of_facilities_in_its_county_only(session, world):
+    from healthgrid.security import access
+
+    hosp_a, hosp_b = world.region.county_hospital.id, world.hosp_b.id
+
+    def patient_orgs(_s, patient_id):
+        return {hosp_a} if patient_id == 1 else {hosp_b}
+
+    access.register_patient_orgs_source(patient_orgs)
+    try:
+        cdc = actor_of(session, world, Role.CDC_EPIDEMIOLOGIST)  # scoped on county A
+        assert access.check(session, cdc, Perm.PATIENT_READ, AuditAction.VIEW, resource_type="Patient",
+                            patient_id=1).basis == "population"
+        with pytest.raises(Forbidden) as err:
+            access.check(session, cdc, Perm.PATIENT_READ, AuditAction.VIEW, resource_type="Patient",
+                         patient_id=2)
+        assert err.value.code == "SEC-104"
+    finally:
+        access.PATIENT_ORGS_SOURCES.remove(patient_orgs)

@@ -34,8 +34,3 @@ def session_info(settings: Settings, sealer: Sealer | None = None) -> dict[str, 
         info[SEALER_KEY] = sealer
     return info
 
-
-def effective_secret_key(settings: Settings) -> str:
-    if settings.env == "dev" and settings.secret_key == "dev-secret-change-me":
-        return dev_keys(settings.data_dir)["secret_key"]
-    return settings.secret_key

@@ -81,9 +81,13 @@ def division_in_scope(session: Session, actor: Actor, perm: Perm, division_id: i
 
 
 def scope_org_ids(session: Session, actor: Actor, perm: Perm) -> set[int] | None:
-    """Organisations in the scope of the actor's grants for ``perm``; None means every
-    organisation (the platform itself)."""
+    """Organisations in the scope of the actor's grants for ``perm``; None means the whole
+    region (the platform itself, or a division grant on the region's top division), which
+    is decided first so that a region-wide reader never enumerates every organisation."""
     if actor.system:
+        return None
+    root = registry_queries.root_division_id(session)
+    if root is not None and division_in_scope(session, actor, perm, root):
         return None
     grants = actor.grants_with(perm)
     return registry_queries.organizations_in_scope(

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from ..db import after_commit, after_rollback, in_transaction, transaction, utcnow
 from ..errors import Invalid
-from .domain import AUDIT_FIELDS, GENESIS_HASH, Actor, AuditAction, audit_mac, chain_hash
+from .domain import AUDIT_FIELDS, Actor, AuditAction, audit_mac, chain_hash
 from .models import AuditEvent, AuditHead, GlassReview
 from .pii import keyring
 from .sealer import SEALER_KEY
@@ -242,7 +242,3 @@ def purge_expired(session: Session, actor: Actor, *, retention_days: int) -> int
                detail={"deleted": count, "through_seq": last.seq, "cutoff": cutoff.isoformat()})
     return count
 
-
-def head_hash(session: Session) -> tuple[int, str]:
-    head = session.get(AuditHead, 1)
-    return (head.last_seq, head.last_hash) if head else (0, GENESIS_HASH)

@@ -125,8 +125,7 @@ def dev_keys(data_dir: Path) -> dict[str, str]:
     if path.exists():
         return json.loads(path.read_text())
     data_dir.mkdir(parents=True, exist_ok=True)
-    keys = {"pii_key": new_key(), "blind_index_key": secrets.token_urlsafe(48),
-            "secret_key": secrets.token_urlsafe(48)}
+    keys = {"pii_key": new_key(), "blind_index_key": secrets.token_urlsafe(48)}
     path.write_text(json.dumps(keys))
     path.chmod(0o600)
     return keys

@@ -291,11 +291,8 @@ def list_users(session: Session, actor: Actor, *, name: str | None = None, offse
         access.check(session, actor, Perm.USER_READ, AuditAction.SEARCH, resource_type="User",
                      detail={"name": name} if name else None)
         orgs = access.scope_org_ids(session, actor, Perm.USER_READ)
-        root = registry_queries.root_division_id(session)
-        whole_region = orgs is None or (root is not None and access.division_in_scope(
-            session, actor, Perm.USER_READ, root))
         stmt = select(User)
-        if not whole_region:
+        if orgs is not None:
             stmt = stmt.where(User.org_id.in_(sorted(orgs or {-1})))
         if name:
             stmt = stmt.where(User.username.ilike(f"%{name}%") | User.display_name.ilike(f"%{name}%"))

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from ..db import transaction
 from ..errors import Conflict, Invalid, NotFound
-from ..registry import queries as registry_queries
 from . import access
 from .audit import VerifyReport, seal, verify
 from .domain import Actor, AuditAction, Perm
@@ -57,9 +56,7 @@ def search(session: Session, actor: Actor, f: AuditFilter, *, offset: int = 0, l
                              if v})
         stmt = select(AuditEvent)
         orgs = access.scope_org_ids(session, actor, Perm.AUDIT_READ)
-        root = _root_division(session)
-        if orgs is not None and not (root is not None and access.division_in_scope(
-                session, actor, Perm.AUDIT_READ, root)):
+        if orgs is not None:
             stmt = stmt.where(AuditEvent.org_id.in_(sorted(orgs or {-1})))
         if f.username:
             stmt = stmt.where(AuditEvent.username == f.username)
@@ -84,10 +81,6 @@ def search(session: Session, actor: Actor, f: AuditFilter, *, offset: int = 0, l
         reviews = {r.audit_id: r for r in session.scalars(
             select(GlassReview).where(GlassReview.audit_id.in_([i.id for i in items])))} if items else {}
         return AuditPage(total, items, reviews)
-
-
-def _root_division(session: Session) -> int | None:
-    return registry_queries.root_division_id(session)
 
 
 def access_log_for_me(session: Session, actor: Actor, *, offset: int = 0, limit: int = 50) -> AuditPage:
