@@ -51,3 +51,25 @@ def make_small_region(session, *, prefix: str = "91") -> SmallRegion:
     service.add_practice_site(session, SYS, practitioner_id=doctor.id, org_id=hosp.id,
                               department_code="03.03", is_primary=True)
     return SmallRegion(prov, city, county, town, village, hosp, thc, clinic, alliance, doctor)
+
+
+def resident_id(born, *, seq: int = 123, county: str = "910102") -> str:
+    """A valid 18-digit ID number (GB 11643): odd sequence = male, even = female."""
+    from healthgrid.security.domain import id_check_digit
+
+    first17 = f"{county}{born:%Y%m%d}{seq:03d}"
+    return first17 + id_check_digit(first17)
+
+
+def make_patient(session, region: SmallRegion, *, name: str = "李秀英", sex: str = "F", born=None,
+                 id_number: str | None = None, phone: str | None = None, org=None, mrn: str | None = None,
+                 actor: Actor = SYS, division_id: int | None | str = "village"):
+    """Register a resident through the patient index; returns the Registration."""
+    from datetime import date
+
+    from healthgrid.patients import service as patients
+
+    data = patients.PatientIn(name=name, sex=sex, birth_date=born or date(1962, 5, 17), resident_id=id_number,
+                              phone=phone, mrn=mrn,
+                              division_id=region.village.id if division_id == "village" else division_id)
+    return patients.register_patient(session, actor, org_id=(org or region.township_centre).id, data=data)

@@ -57,6 +57,24 @@ class SecuritySettings(BaseModel):
     cors_origins: list[str] = []
 
 
+class PatientSettings(BaseModel):
+    """The master patient index's matcher (patients/domain.py): match probabilities at or
+    above ``link_threshold`` link a registration to an existing record automatically; at or
+    above ``review_threshold`` they go to the review queue; below, a new record is made."""
+
+    link_threshold: float = Field(0.99, gt=0, lt=1)
+    review_threshold: float = Field(0.5, gt=0, lt=1)
+    # P(two records picked at random are the same person): about 1 / the number of residents
+    prior: float = Field(1e-6, gt=0, lt=1)
+    max_candidates: int = Field(500, ge=10, le=10_000)  # per registration, from the blocks
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PatientSettings:
+        if self.review_threshold > self.link_threshold:
+            raise ValueError("patients.review_threshold must not exceed patients.link_threshold")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HEALTHGRID_", env_nested_delimiter="__", extra="ignore"
@@ -71,6 +89,7 @@ class Settings(BaseSettings):
     fhir: FhirSettings = FhirSettings()
     web: WebSettings = WebSettings()
     security: SecuritySettings = SecuritySettings()
+    patients: PatientSettings = PatientSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -5,6 +5,7 @@ Listed explicitly (nothing is auto-discovered); Alembic's env and the migration 
 
 from . import outbox  # noqa: F401
 from .db import Base
+from .patients import models as patients_models  # noqa: F401
 from .registry import models as registry_models  # noqa: F401
 from .security import models as security_models  # noqa: F401
 

@@ -15,6 +15,10 @@ from .access import SETTINGS_KEY
 from .pii import SESSION_KEY, Keyring, dev_keys
 from .sealer import SEALER_KEY, Sealer
 
+# Every context finds the whole Settings here (session.info), e.g. the patient matcher's
+# thresholds; security's own group stays under SETTINGS_KEY.
+ALL_SETTINGS_KEY = "healthgrid_settings"
+
 
 def keyring_for(settings: Settings) -> Keyring:
     sec = settings.security
@@ -29,7 +33,7 @@ def keyring_for(settings: Settings) -> Keyring:
 def session_info(settings: Settings, sealer: Sealer | None = None) -> dict[str, Any]:
     """What every database session needs from security: the keyring, the settings and,
     in a server, the background sealer of the audit chain."""
-    info = {SESSION_KEY: keyring_for(settings), SETTINGS_KEY: settings.security}
+    info = {SESSION_KEY: keyring_for(settings), SETTINGS_KEY: settings.security, ALL_SETTINGS_KEY: settings}
     if sealer is not None:
         info[SEALER_KEY] = sealer
     return info

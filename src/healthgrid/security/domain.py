@@ -30,6 +30,7 @@ class Role(StrEnum):
     COMMISSION_ADMIN = "commission_admin"
     AUDITOR = "auditor"
     SYSTEM_ADMIN = "system_admin"
+    MPI_STEWARD = "mpi_steward"
 
 
 ROLE_LABELS = {
@@ -43,6 +44,7 @@ ROLE_LABELS = {
     Role.COMMISSION_ADMIN: ("卫健委管理员", "Health commission administrator"),
     Role.AUDITOR: ("审计员", "Auditor"),
     Role.SYSTEM_ADMIN: ("系统管理员", "System administrator"),
+    Role.MPI_STEWARD: ("患者主索引管理员", "Patient-index steward"),
 }
 
 
@@ -55,6 +57,7 @@ class Perm(StrEnum):
     POPULATION_READ = "phi.population"  # public-health tasks over a population in scope
     BREAK_GLASS = "phi.break_glass"
     PII_UNMASKED = "pii.unmasked"  # see full ID numbers and phones
+    PATIENT_MERGE = "patient.merge"  # decide the match review queue: merge and unmerge records
     SELF_RECORD = "self.record"  # a resident's own record and access log
     USER_READ = "user.read"
     USER_MANAGE = "user.manage"
@@ -80,6 +83,9 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.AUDITOR: frozenset({Perm.REGISTRY_READ, Perm.AUDIT_READ, Perm.AUDIT_REVIEW}),
     Role.SYSTEM_ADMIN: frozenset({Perm.REGISTRY_READ, Perm.USER_READ, Perm.USER_MANAGE,
                                   Perm.REGION_WRITE, Perm.FACILITY_WRITE}),
+    # The data steward of the master patient index (WS/T 448-2014 EMPI): compares the records
+    # of a pair side by side, so it sees them unmasked, and merges or keeps them apart.
+    Role.MPI_STEWARD: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_MERGE, Perm.PII_UNMASKED}),
 }
 
 # MLPS level 3 asks for two factors, one cryptographic, for administrators (GB/T 22239-2019
@@ -101,7 +107,7 @@ DEFAULT_PURPOSE = {
     Role.RESIDENT: "PATRQT", Role.CLINICIAN: "TREAT", Role.NURSE: "TREAT",
     Role.FACILITY_ADMIN: "HOPERAT", Role.CDC_EPIDEMIOLOGIST: "PUBHLTH", Role.MCH_MANAGER: "PUBHLTH",
     Role.INSURER: "HPAYMT", Role.COMMISSION_ADMIN: "HOPERAT", Role.AUDITOR: "HCOMPL",
-    Role.SYSTEM_ADMIN: "HSYSADMIN",
+    Role.SYSTEM_ADMIN: "HSYSADMIN", Role.MPI_STEWARD: "HOPERAT",
 }
 
 
@@ -330,6 +336,8 @@ class AuditAction(StrEnum):
     KEY_ROTATION = "key_rotation"
     RETENTION = "retention"
     BREAK_GLASS_REVIEW = "break_glass_review"
+    MERGE = "merge"
+    UNMERGE = "unmerge"
 
 
 ACTION_LABELS = {
@@ -343,6 +351,7 @@ ACTION_LABELS = {
     AuditAction.KEY_ROTATION: ("密钥轮换", "Key rotation"),
     AuditAction.RETENTION: ("过期清理", "Retention purge"),
     AuditAction.BREAK_GLASS_REVIEW: ("紧急访问复核", "Break-glass review"),
+    AuditAction.MERGE: ("合并", "Merge"), AuditAction.UNMERGE: ("撤销合并", "Unmerge"),
 }
 
 GENESIS_HASH = "0" * 64

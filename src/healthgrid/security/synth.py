@@ -75,6 +75,7 @@ def create_demo_users(session: Session, *, seed: int) -> list[DemoLogin]:
         (Role.COMMISSION_ADMIN, ScopeKind.DIVISION, root.id, root.name, None, None),
         (Role.AUDITOR, ScopeKind.DIVISION, root.id, root.name, None, None),
         (Role.SYSTEM_ADMIN, ScopeKind.DIVISION, root.id, root.name, None, None),
+        (Role.MPI_STEWARD, ScopeKind.DIVISION, county.id, county.name, None, None),
     ]
     logins = []
     for role, kind, scope_id, scope_name, home_org, practitioner_id in plan:
@@ -96,4 +97,5 @@ _ZH = {
     Role.RESIDENT: "居民", Role.CLINICIAN: "医生", Role.NURSE: "护士", Role.FACILITY_ADMIN: "机构管理员",
     Role.CDC_EPIDEMIOLOGIST: "疾控人员", Role.MCH_MANAGER: "妇幼管理员", Role.INSURER: "医保经办",
     Role.COMMISSION_ADMIN: "卫健委管理员", Role.AUDITOR: "审计员", Role.SYSTEM_ADMIN: "系统管理员",
+    Role.MPI_STEWARD: "主索引管理员",
 }
