@@ -267,3 +267,13 @@ def test_concurrent_registrations_of_one_id_number_make_one_record(engine):
     assert not errors and len(set(results)) == 1
     with maker() as s:
         assert s.scalar(select(func.count()).select_from(Patient).where(Patient.name == "陈静")) == 1
+
+
+def test_the_timeline_shows_registrations_numbers_and_merges_across_the_family(session):
+    r = make_small_region(session)
+    a = make_patient(session, r, name="王建国", sex="M", born=date(1950, 1, 2), phone="13711112222")
+    b = make_patient(session, r, name="王建国", sex="M", born=date(1950, 1, 2), phone="13733334444",
+                     org=r.county_hospital, mrn="H-9", division_id=None)
+    merging.merge_patients(session, SYS, survivor_id=a.patient.id, loser_id=b.patient.id, reason="same man")
+    kinds = [e.kind for e in service.patient_timeline(session, SYS, b.patient.id)]
+    assert kinds.count("registered") == 2 and "identifier" in kinds and "merged" in kinds

@@ -178,3 +178,31 @@ def summaries(session: Session, patients: list[Patient], *, unmasked: bool) -> l
 
 def count_active(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Patient).where(Patient.replaced_by.is_(None))) or 0
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str  # registered | identifier | merged | unmerged | … (later contexts add theirs)
+    org_id: int | None
+    patient_id: int  # which record of the merged family it concerns
+    detail: dict = field(default_factory=dict)
+
+
+def index_events(session: Session, family: set[int]) -> list[TimelineEntry]:
+    """The index's own events for a set of records: each record's registration, each
+    facility record number given, each merge and unmerge."""
+    entries = [TimelineEntry(p.created_at, "registered", p.registered_org_id, p.id, {"name": p.name})
+               for p in session.scalars(select(Patient).where(Patient.id.in_(family)))]
+    entries += [TimelineEntry(i.created_at, "identifier", i.assigner or None, i.patient_id, {"kind": i.kind})
+                for i in session.scalars(select(PatientIdentifier).where(
+                    PatientIdentifier.patient_id.in_(family), PatientIdentifier.kind == d.IdentifierKind.MRN.value))]
+    for m in session.scalars(select(Merge).where(Merge.survivor_id.in_(family) | Merge.loser_id.in_(family))):
+        entries.append(TimelineEntry(m.merged_at, "merged", None, m.loser_id,
+                                     {"merge_id": m.id, "survivor_id": m.survivor_id, "loser_id": m.loser_id,
+                                      "by": m.merged_by, "reason": m.reason}))
+        if m.unmerged_at is not None:
+            entries.append(TimelineEntry(m.unmerged_at, "unmerged", None, m.loser_id,
+                                         {"merge_id": m.id, "survivor_id": m.survivor_id, "loser_id": m.loser_id,
+                                          "by": m.unmerged_by, "reason": m.unmerge_reason}))
+    return entries

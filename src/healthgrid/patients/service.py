@@ -17,6 +17,7 @@ masked unless the reader holds ``pii.unmasked``; every search and view is audite
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -33,7 +34,7 @@ from ..security.domain import Actor, AuditAction, Perm, ScopeKind
 from . import domain as d
 from . import matching, queries
 from .models import MatchReview, Patient, PatientIdentifier
-from .queries import PatientSummary, PatientView
+from .queries import PatientSummary, PatientView, TimelineEntry
 
 MAX_REVIEWS_PER_REGISTRATION = 5
 
@@ -432,6 +433,34 @@ def match_patients(session: Session, actor: Actor, data: PatientIn, *, org_id: i
         rows = {p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_([r[0] for r in ranked])))}
         items = queries.summaries(session, [rows[r[0]] for r in ranked], unmasked=actor.can(Perm.PII_UNMASKED))
         return [(item, r[1][0], r[1][1]) for item, r in zip(items, ranked, strict=True)]
+
+
+# -- the patient's timeline ----------------------------------------------------------------------
+
+# (session, actor, ids of the record and those merged into it) -> entries. Clinical contexts
+# (encounters, referrals, results) register theirs; the index contributes its own events.
+TimelineSource = Callable[[Session, Actor, set[int]], list[TimelineEntry]]
+TIMELINE_SOURCES: list[TimelineSource] = []
+
+
+def register_timeline_source(fn: TimelineSource) -> None:
+    if fn not in TIMELINE_SOURCES:
+        TIMELINE_SOURCES.append(fn)
+
+
+def patient_timeline(session: Session, actor: Actor, patient_id: int, *, limit: int = 200) -> list[TimelineEntry]:
+    """What happened to a patient across the region, newest first, over the record and every
+    record merged into it; checked and audited as a view of the record."""
+    with transaction(session):
+        target = queries.resolve(session, patient_id).id
+        access.check(session, actor, Perm.PATIENT_READ, AuditAction.VIEW, resource_type="PatientTimeline",
+                     resource_id=target, patient_id=target)
+        family = queries.merged_family(session, target)
+        entries = queries.index_events(session, family)
+        for source in TIMELINE_SOURCES:
+            entries.extend(source(session, actor, family))
+        entries.sort(key=lambda e: e.at, reverse=True)
+        return entries[:limit]
 
 
 # -- access: the index's own relationship to a patient ------------------------------------------
