@@ -18,6 +18,9 @@ from .db import make_engine, make_sessionmaker
 from .errors import Forbidden, HealthGridError, Unauthorized
 from .fhir import FhirRegistry, build_fhir_router, operation_outcome_response
 from .http import AdmissionLimit, admission_limit, install_api_docs, install_error_handlers
+from .patients import api as patients_api
+from .patients import fhir as patients_fhir
+from .patients import web as patients_web
 from .registry import api as registry_api
 from .registry import fhir as registry_fhir
 from .registry import web as registry_web
@@ -55,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     fhir = FhirRegistry(settings.fhir)
     registry_fhir.register(fhir)
+    patients_fhir.register(fhir)
     app.state.fhir = fhir
 
     install_error_handlers(app, [("/fhir", _with_challenge(operation_outcome_response)),
@@ -63,9 +67,10 @@ def create_app(settings: Settings) -> FastAPI:
     install_api_docs(app)
     app.include_router(security_api.router, prefix="/api/security", tags=["security"])
     app.include_router(registry_api.router, prefix="/api/registry", tags=["registry"])
+    app.include_router(patients_api.router, prefix="/api/patients", tags=["patients"])
     app.include_router(build_fhir_router(fhir, actor=require(Perm.REGISTRY_READ)), prefix="/fhir")
-    install_web(app, settings.web, routers=[security_web.router, registry_web.router],
-                template_dirs=[security_web.TEMPLATES, registry_web.TEMPLATES],
+    install_web(app, settings.web, routers=[security_web.router, registry_web.router, patients_web.router],
+                template_dirs=[security_web.TEMPLATES, registry_web.TEMPLATES, patients_web.TEMPLATES],
                 page_dependencies=[Depends(security_web.page_actor)])
     # Fewer requests in flight than worker threads and pooled connections: see AdmissionLimit.
     app.add_middleware(AdmissionLimit, limit=admission_limit(engine))

@@ -5,6 +5,10 @@ carried in every link, so a link is a complete, stateless query — any worker c
 any page and nothing is kept between requests. Links are absolute, built from the
 request's own base URL: clients follow them verbatim, and fhirpy refuses a next link that
 does not start with its configured base.
+
+A provider that does not count its matches (``total`` None) still pages: the Bundle then
+has no ``total`` (R4 bundle.html: total is optional) and no ``last`` link, and ``next``
+appears when the provider says there is more.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from urllib.parse import urlencode
 from .search import SearchRequest
 
 
-def page_links(type_url: str, request: SearchRequest, total: int) -> list[dict[str, str]]:
-    """self, and — when there is a page size — first, previous, next and last."""
+def page_links(type_url: str, request: SearchRequest, total: int | None,
+               more: bool = False) -> list[dict[str, str]]:
+    """self, and — when there is a page size — first, previous, next and last (no last
+    when the total is unknown)."""
     def url(**paging: int) -> str:
         return f"{type_url}?{urlencode(request.query_items(**paging), safe=':/|,$')}"
 
@@ -26,29 +32,44 @@ def page_links(type_url: str, request: SearchRequest, total: int) -> list[dict[s
     count, offset = request.count, request.offset
     if count == 0:
         return links
-    last = max(0, (total - 1) // count * count)
+    last = max(0, (total - 1) // count * count) if total is not None else None
     links.append({"relation": "first", "url": url(offset=0)})
     if offset > 0:
-        links.append({"relation": "previous", "url": url(offset=max(0, min(offset - count, last)))})
-    if offset + count < total:
+        back = offset - count if last is None else min(offset - count, last)
+        links.append({"relation": "previous", "url": url(offset=max(0, back))})
+    if (offset + count < total) if total is not None else more:
         links.append({"relation": "next", "url": url(offset=offset + count)})
-    links.append({"relation": "last", "url": url(offset=last)})
+    if last is not None:
+        links.append({"relation": "last", "url": url(offset=last)})
     return links
 
 
-def searchset(base: str, request: SearchRequest, total: int,
-              resources: list[dict[str, Any]]) -> dict[str, Any]:
+def searchset(base: str, request: SearchRequest, total: int | None,
+              resources: list[dict[str, Any]], more: bool = False) -> dict[str, Any]:
     type_url = f"{base}/{request.resource_type}"
+    return searchset_bundle(total, [entry(base, r) for r in resources],
+                            links=page_links(type_url, request, total, more))
+
+
+def entry(base: str, resource: dict[str, Any], **search: Any) -> dict[str, Any]:
+    """A searchset entry; ``search`` adds to ``{"mode": "match"}`` (a score, extensions)."""
+    return {"fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}", "resource": resource,
+            "search": {"mode": "match", **search}}
+
+
+def searchset_bundle(total: int | None, entries: list[dict[str, Any]],
+                     links: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """A searchset Bundle around ready-made entries (searches and operations such as $match)."""
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
         "meta": {"lastUpdated": datetime.now(UTC).isoformat(timespec="milliseconds")},
         "type": "searchset",
-        "total": total,
-        "link": page_links(type_url, request, total),
     }
-    entries = [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r,
-                "search": {"mode": "match"}} for r in resources]
+    if total is not None:
+        bundle["total"] = total
+    if links:
+        bundle["link"] = links
     if entries:  # FHIR JSON has no empty arrays
         bundle["entry"] = entries
     return bundle

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import __version__
-from .provider import ResourceProvider
+from .provider import ResourceProvider, interactions
 from .search import SearchParamDef
 
 FHIR_VERSION = "4.0.1"
@@ -44,12 +44,16 @@ def _resource(provider: ResourceProvider) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "type": provider.resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{provider.resource_type}",
-        "interaction": [{"code": "read"}, {"code": "search-type"}],
-        "versioning": "no-version",
+        "interaction": [{"code": code} for code in interactions(provider)],
+        "versioning": provider.versioning,
         "readHistory": False,
         "updateCreate": False,
         "searchParam": [_search_param(p) for p in provider.search_params],
     }
+    if provider.operations:
+        entry["operation"] = [{"name": op.name, "definition": op.definition, "documentation": op.documentation}
+                              if op.documentation else {"name": op.name, "definition": op.definition}
+                              for op in provider.operations]
     if provider.documentation:
         entry["documentation"] = provider.documentation
     return entry
@@ -63,4 +67,6 @@ def _search_param(param: SearchParamDef) -> dict[str, Any]:
         notes.append("One value (no comma-separated alternatives).")
     if not param.repeatable:
         notes.append("May be given once.")
+    if param.prefixes is not None:
+        notes.append("Prefixes: " + ", ".join(f"`{p}`" for p in param.prefixes) + ".")
     return {"name": param.name, "type": param.type.value, "documentation": " ".join(notes)}

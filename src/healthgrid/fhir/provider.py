@@ -5,6 +5,10 @@ typed ``SearchRequest`` with a page of resources (plain dicts in R4 JSON shape) 
 total. It only binds — it calls its context's service/queries, which own the transactions
 and the storage (the HAPI "resource provider" split). Reading by id defaults to a search
 on ``_id``, so every provider must declare ``_id``.
+
+Writes are optional: a provider that overrides ``create`` and/or ``update`` serves those
+interactions (and the CapabilityStatement lists them); one that does not answers 405.
+Type-level ``$operations`` are declared once in ``operations`` (``operation.OperationDef``).
 """
 
 from __future__ import annotations
@@ -15,13 +19,29 @@ from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
 
+from .operation import OperationDef
 from .search import SearchParamDef, SearchRequest
 
 
 @dataclass
 class SearchResult:
-    total: int
+    """A page of matches. ``total`` None: the provider does not count its matches (the
+    Bundle then has no total and no last link); ``more`` says whether a next page exists."""
+
+    total: int | None
     resources: list[dict[str, Any]] = field(default_factory=list)
+    more: bool = False
+
+
+@dataclass
+class Written:
+    """What a create or update made: the resource as it now stands (with ``meta.versionId``
+    and ``meta.lastUpdated`` when the provider versions it), whether a new resource was
+    made (201) or an existing one answers (200), and any headers of the provider's own."""
+
+    resource: dict[str, Any]
+    created: bool = True
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class ResourceProvider(ABC):
@@ -29,6 +49,9 @@ class ResourceProvider(ABC):
     search_params: ClassVar[tuple[SearchParamDef, ...]]
     # Markdown shown as rest.resource.documentation in the CapabilityStatement.
     documentation: ClassVar[str | None] = None
+    # CapabilityStatement.rest.resource.versioning (R4 codesystem-versioning-policy).
+    versioning: ClassVar[str] = "no-version"
+    operations: ClassVar[tuple[OperationDef, ...]] = ()
 
     @abstractmethod
     def search(self, session: Session, request: SearchRequest) -> SearchResult:
@@ -38,3 +61,28 @@ class ResourceProvider(ABC):
     def read(self, session: Session, resource_id: str, actor: Any = None) -> dict[str, Any] | None:
         found = self.search(session, SearchRequest.for_id(self.resource_type, resource_id, actor))
         return found.resources[0] if found.resources else None
+
+    def create(self, session: Session, resource: dict[str, Any], actor: Any = None) -> Written:
+        """Make a resource from ``resource`` (already valid R4 of this type, its id dropped).
+        Raise a coded error for the context's rules (Invalid → 422)."""
+        raise NotImplementedError
+
+    def update(self, session: Session, resource_id: str, resource: dict[str, Any], actor: Any = None, *,
+               if_match: str | None = None) -> Written:
+        """Replace the resource ``resource_id`` (``resource['id']`` equals it). ``if_match``:
+        the version the client read (from If-Match), None when it sent none; a provider
+        that versions refuses another with 412."""
+        raise NotImplementedError
+
+
+def interactions(provider: ResourceProvider) -> tuple[str, ...]:
+    """The type and instance interactions a provider serves (R4 http.html names)."""
+    found = ["read", "search-type"]
+    for name in ("create", "update"):
+        if getattr(type(provider), name) is not getattr(ResourceProvider, name):
+            found.append(name)
+    return tuple(found)
+
+
+def operation_of(provider: ResourceProvider, name: str) -> OperationDef | None:
+    return next((op for op in provider.operations if op.name == name), None)

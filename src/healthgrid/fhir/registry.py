@@ -1,27 +1,55 @@
 """``FhirRegistry``: the registered providers and the transport-free FHIR interactions.
 
-read, search-type and capabilities are plain methods here (parse → provider → validate →
-Bundle); ``router`` only adapts HTTP to them. Contexts register their providers at start-up
-(``app.py`` lists them); a misdeclared provider fails then, not at the first request.
+read, search-type, create, update, type-level $operations and capabilities are plain
+methods here (parse → provider → validate → Bundle or resource, with the status and headers
+R4 http.html asks for, as an ``Answer``); ``router`` only adapts HTTP to them. Contexts
+register their providers at start-up (``app.py`` lists them); a misdeclared provider fails
+then, not at the first request.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from ..config import FhirSettings
+from ..errors import Invalid
 from .bundle import searchset
 from .capability import capability_statement
-from .outcome import BAD_VALUE, RESOURCE_NOT_FOUND, UNKNOWN_TYPE, FhirError
+from .operation import OperationRequest, from_body, from_query
+from .outcome import (
+    BAD_PRECONDITION,
+    BAD_VALUE,
+    ID_MISMATCH,
+    INVALID_BODY,
+    RESOURCE_NOT_FOUND,
+    UNKNOWN_OPERATION,
+    UNKNOWN_TYPE,
+    UNSUPPORTED_INTERACTION,
+    FhirError,
+)
 from .output import prune
-from .provider import ResourceProvider, SearchResult
+from .provider import ResourceProvider, SearchResult, Written, interactions, operation_of
 from .search import ID_PATTERN, ID_RULE, NoMatch, ParamType, parse_search
-from .validation import OutputValidator, model_class
+from .validation import OutputValidator, check_input, model_class
+
+# R4 http.html#concurrency: If-Match carries the weak ETag of the version read, W/"3".
+_ETAG = re.compile(r'^(?:W/)?"([^"\s]{1,64})"$')
+
+
+@dataclass
+class Answer:
+    """A response without HTTP: status, resource (None: no body) and headers."""
+
+    status: int
+    resource: dict[str, Any] | None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class FhirRegistry:
@@ -54,11 +82,9 @@ class FhirRegistry:
         return self.validator.check(capability_statement(self._providers.values(), base=base,
                                                          date=self.started))
 
-    def read(self, session: Session, resource_type: str, resource_id: str, actor: Any = None) -> dict[str, Any]:
+    def read(self, session: Session, resource_type: str, resource_id: str, actor: Any = None) -> Answer:
         provider = self.provider(resource_type)
-        if not ID_PATTERN.match(resource_id):
-            raise FhirError(BAD_VALUE, f"{resource_id!r} {ID_RULE}", issue="value",
-                            detail={"id": resource_id})
+        _check_id(resource_id)
         try:
             found = provider.read(session, resource_id, actor)
         except NoMatch:  # e.g. an id that cannot be one of the provider's keys
@@ -66,7 +92,8 @@ class FhirRegistry:
         if found is None:
             raise FhirError(RESOURCE_NOT_FOUND, f"{resource_type}/{resource_id} is not known", status=404,
                             issue="not-found", detail={"resource_type": resource_type, "id": resource_id})
-        return self.validator.check(prune(found))
+        resource = self.validator.check(prune(found))
+        return Answer(200, resource, version_headers(resource))
 
     def search(self, session: Session, resource_type: str, items: Iterable[tuple[str, str]],
                base: str, actor: Any = None) -> dict[str, Any]:
@@ -78,8 +105,142 @@ class FhirRegistry:
             result = provider.search(session, request)
         except NoMatch:
             result = SearchResult(total=0)
+        except Invalid as exc:  # R4 http.html#search: a search the server cannot run is a 400
+            raise FhirError(exc.code, exc.message, status=400, issue=exc.fhir_code, detail=exc.detail) from None
         resources = [self.validator.check(prune(r)) for r in result.resources]
-        return searchset(base, request, result.total, resources)
+        return searchset(base, request, result.total, resources, result.more)
+
+    def create(self, session: Session, resource_type: str, body: Any, base: str, actor: Any = None) -> Answer:
+        """R4 http.html#create. An id in the body is ignored, as the spec says; a body that is
+        not valid R4 is a 400, the context's refusals keep their own status (422, 409 …)."""
+        if resource_type == "metadata":
+            raise self.unsupported("POST", resource_type)
+        provider = self.provider(resource_type)
+        if "create" not in interactions(provider):
+            raise self.unsupported("POST", resource_type)
+        resource = {k: v for k, v in _body(body, resource_type).items() if k != "id"}
+        return self._written(base, provider.create(session, resource, actor), location=True)
+
+    def update(self, session: Session, resource_type: str, resource_id: str, body: Any, base: str,
+               actor: Any = None, *, if_match: str | None = None) -> Answer:
+        """R4 http.html#update: the body's id must be the URL's (else 400); If-Match, when
+        sent, must name the current version (the provider refuses another with 412)."""
+        provider = self.provider(resource_type)
+        if resource_id.startswith(("_", "$")) or "update" not in interactions(provider):
+            raise self.unsupported("PUT", f"{resource_type}/{resource_id}")
+        _check_id(resource_id)
+        resource = _body(body, resource_type)
+        if resource.get("id") != resource_id:
+            given = f"id {resource['id']!r}" if "id" in resource else "no id"
+            raise FhirError(ID_MISMATCH, f"the body has {given}; an update's body must carry the id of the "
+                                         f"URL ({resource_id!r})", detail={"id": resource_id})
+        written = provider.update(session, resource_id, resource, actor, if_match=parse_if_match(if_match))
+        return self._written(base, written, location=written.created)
+
+    def operation(self, session: Session, resource_type: str, name: str, *, method: str, body: Any,
+                  query: Iterable[tuple[str, str]], base: str, actor: Any = None) -> Answer:
+        """A type-level ``$name`` (R4 operations.html): POST with Parameters (or the bare
+        resource the operation takes), GET with query parameters where it allows."""
+        provider = self.provider(resource_type)
+        op = operation_of(provider, name)
+        if op is None:
+            known = ", ".join(f"${o.name}" for o in provider.operations) or "none"
+            raise FhirError(UNKNOWN_OPERATION, f"{resource_type} has no operation ${name}; it has: {known}",
+                            issue="not-supported", detail={"operation": name})
+        if method == "GET" and not op.get:
+            raise _method_not_allowed(method, f"{resource_type}/${name}", "POST")
+        if method == "GET":
+            params = from_query(op, query)
+        else:
+            params = from_body(op, check_input(body)) if body is not None else ()
+        result = op.handler(session, OperationRequest(resource_type, name, params, base, actor))
+        return Answer(200, self.validator.check(prune(result)))
+
+    def _written(self, base: str, written: Written, *, location: bool) -> Answer:
+        resource = self.validator.check(prune(written.resource))
+        headers = version_headers(resource)
+        if location:
+            headers["Location"] = location_of(base, resource)
+        return Answer(201 if written.created else 200, resource, headers | written.headers)
+
+    def unsupported(self, method: str, path: str) -> FhirError:
+        """Why ``method path`` is not served: unknown type (404), a served path with another
+        method (405 with Allow), or an interaction this server does not implement (400)."""
+        segments = [s for s in path.split("/") if s]
+        allowed = self._allowed(segments)
+        if allowed is not None:
+            return _method_not_allowed(method, path, allowed)
+        return FhirError(UNSUPPORTED_INTERACTION, f"{method} /{path}: interaction not supported; this server "
+                                                  f"supports read, search-type, capabilities and, where the "
+                                                  f"CapabilityStatement says so, create, update and "
+                                                  f"type-level operations", issue="not-supported",
+                         detail={"method": method, "path": path})
+
+    def _allowed(self, segments: list[str]) -> str | None:
+        """The methods a path is served with, or None when no interaction has that shape."""
+        if segments == ["metadata"]:
+            return "GET"
+        if not segments:
+            return None
+        provider = self.provider(segments[0])  # raises FHIR-001 for an unknown type
+        if len(segments) > 2:
+            return None
+        served = interactions(provider)
+        if len(segments) == 1:
+            return "GET, POST" if "create" in served else "GET"
+        if segments[1] == "_search":
+            return "GET, POST"
+        if segments[1].startswith("$"):
+            op = operation_of(provider, segments[1][1:])
+            return None if op is None else "GET, POST" if op.get else "POST"
+        return "GET, PUT" if "update" in served else "GET"
+
+
+def _body(body: Any, resource_type: str | None) -> dict[str, Any]:
+    if body is None:
+        raise FhirError(INVALID_BODY, f"a {resource_type or 'FHIR resource'} is expected as the body",
+                        issue="required")
+    return check_input(body, resource_type)
+
+
+def _check_id(resource_id: str) -> None:
+    if not ID_PATTERN.match(resource_id):
+        raise FhirError(BAD_VALUE, f"{resource_id!r} {ID_RULE}", issue="value", detail={"id": resource_id})
+
+
+def parse_if_match(header: str | None) -> str | None:
+    """The version named by an If-Match header (``W/"3"``), None without one."""
+    if header is None:
+        return None
+    found = _ETAG.match(header.strip())
+    if found is None:
+        raise FhirError(BAD_PRECONDITION, f"If-Match {header!r} is not an ETag such as W/\"3\" (the ETag of "
+                                          f"the version read)", issue="value")
+    return found.group(1)
+
+
+def version_headers(resource: dict[str, Any]) -> dict[str, str]:
+    """ETag and Last-Modified from meta.versionId and meta.lastUpdated (R4 http.html#read)."""
+    meta = resource.get("meta", {})
+    headers = {}
+    if "versionId" in meta:
+        headers["ETag"] = f'W/"{meta["versionId"]}"'
+    if "lastUpdated" in meta:
+        stamp = datetime.fromisoformat(meta["lastUpdated"]).astimezone(UTC)
+        headers["Last-Modified"] = format_datetime(stamp, usegmt=True)
+    return headers
+
+
+def location_of(base: str, resource: dict[str, Any]) -> str:
+    """R4 http.html#create: Location is [base]/[type]/[id]/_history/[vid] when versioned."""
+    url = f"{base}/{resource['resourceType']}/{resource['id']}"
+    version = resource.get("meta", {}).get("versionId")
+    return f"{url}/_history/{version}" if version else url
+
+
+def _method_not_allowed(method: str, path: str, allowed: str) -> FhirError:
+    return FhirError(UNSUPPORTED_INTERACTION, f"{method} /{path} is not supported (allowed: {allowed})",
+                     status=405, issue="not-supported", detail={"method": method, "path": path, "allow": allowed})
 
 
 def _check_declaration(provider: ResourceProvider) -> None:
@@ -96,4 +257,6 @@ def _check_declaration(provider: ResourceProvider) -> None:
                 raise ValueError(f"{rtype}.{param.name}: a reference parameter needs its target types")
             for target in param.targets:
                 model_class(target)
-
+    ops = [op.name for op in provider.operations]
+    if len(set(ops)) != len(ops):
+        raise ValueError(f"{rtype} provider declares an operation twice")

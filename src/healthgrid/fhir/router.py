@@ -1,13 +1,20 @@
 """HTTP binding of the FHIR interactions: routes, content negotiation, form search.
 
 Routes (under the prefix app.py mounts, ``/fhir``): ``GET metadata``, ``GET {type}``,
-``GET|POST {type}/_search``, ``GET {type}/{id}``, and a catch-all that turns every other
+``GET|POST {type}/_search``, ``POST {type}`` (create), ``GET|POST {type}/${operation}``,
+``GET {type}/{id}``, ``PUT {type}/{id}`` (update), and a catch-all that turns every other
 path or method into an OperationOutcome (404 unknown type, 405 wrong method, 400 unknown
-interaction) so that nothing under /fhir answers with non-FHIR JSON.
+interaction) so that nothing under /fhir answers with non-FHIR JSON. Whether a type serves
+create, update or an operation is the registry's answer (405 where it does not).
+
+Writes are authenticated by the same ``actor`` dependency as reads; with a cookie session
+it also enforces the CSRF header on POST/PUT (security/http.py), bearer tokens — what FHIR
+clients use — need none.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
@@ -22,13 +29,13 @@ from ..errors import HealthGridError
 from ..http import SessionDep
 from .outcome import (
     INTERNAL_ERROR,
+    INVALID_BODY,
     UNSUPPORTED_FORMAT,
-    UNSUPPORTED_INTERACTION,
     FhirError,
     operation_outcome_response,
 )
 from .output import fhir_json_response, wants_pretty
-from .registry import FhirRegistry
+from .registry import Answer, FhirRegistry
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +113,25 @@ async def form_items(request: Request) -> list[tuple[str, str]]:
 
 
 FormItems = Annotated[list[tuple[str, str]], Depends(form_items)]
+# The body is read by ``json_body``, not declared as a parameter: say so in the OpenAPI document.
+RESOURCE_BODY = {"requestBody": {"required": True, "content": {
+    "application/fhir+json": {"schema": {"type": "object", "description": "a FHIR R4 resource"}}}}}
+
+
+async def json_body(request: Request) -> Any:
+    """The JSON body of a create, update or operation (R4 http.html#mime-type: FHIR JSON;
+    plain application/json is accepted too, as fhirpy sends it). None when there is none."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if ctype and ctype not in JSON_FORMATS - {"json"}:
+        raise FhirError(UNSUPPORTED_FORMAT, f"the body must be application/fhir+json, not {ctype}", status=415,
+                        issue="not-supported")
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise FhirError(INVALID_BODY, "the body is not JSON (UTF-8)", issue="structure") from None
 
 
 def fhir_base(request: Request) -> str:
@@ -115,6 +141,15 @@ def fhir_base(request: Request) -> str:
 
 def respond(request: Request, body: dict[str, Any]) -> Response:
     return fhir_json_response(body, pretty=wants_pretty(request))
+
+
+def answer(request: Request, found: Answer) -> Response:
+    """An Answer as HTTP; ``Prefer: return=minimal`` drops the body of a write (R4 http.html#ops)."""
+    minimal = request.method in ("POST", "PUT") and "return=minimal" in request.headers.get("prefer", "")
+    if found.resource is None or minimal:
+        return Response(status_code=found.status, headers=found.headers)
+    return fhir_json_response(found.resource, status=found.status, pretty=wants_pretty(request),
+                              headers=found.headers)
 
 
 def build_fhir_router(registry: FhirRegistry, *, actor: Callable[..., Any] | None = None) -> APIRouter:
@@ -147,35 +182,37 @@ def build_fhir_router(registry: FhirRegistry, *, actor: Callable[..., Any] | Non
         items = request.query_params.multi_items()
         return respond(request, registry.search(session, resource_type, items, fhir_base(request), asker))
 
+    @router.post("/{resource_type}", status_code=201, openapi_extra=RESOURCE_BODY)
+    def create(request: Request, resource_type: str, session: SessionDep, asker: Any = asked_by,
+               body: Any = Depends(json_body)) -> Response:
+        return answer(request, registry.create(session, resource_type, body, fhir_base(request), asker))
+
+    @router.post("/{resource_type}/${operation}", openapi_extra=RESOURCE_BODY)
+    def operation_post(request: Request, resource_type: str, operation: str, session: SessionDep,
+                       asker: Any = asked_by, body: Any = Depends(json_body)) -> Response:
+        return answer(request, registry.operation(session, resource_type, operation, method="POST", body=body,
+                                                  query=(), base=fhir_base(request), actor=asker))
+
+    @router.get("/{resource_type}/${operation}")
+    def operation_get(request: Request, resource_type: str, operation: str, session: SessionDep,
+                      asker: Any = asked_by) -> Response:
+        return answer(request, registry.operation(session, resource_type, operation, method="GET", body=None,
+                                                  query=request.query_params.multi_items(),
+                                                  base=fhir_base(request), actor=asker))
+
     @router.get("/{resource_type}/{resource_id}")
     def read(request: Request, resource_type: str, resource_id: str, session: SessionDep,
              asker: Any = asked_by) -> Response:
-        return respond(request, registry.read(session, resource_type, resource_id, asker))
+        return answer(request, registry.read(session, resource_type, resource_id, asker))
+
+    @router.put("/{resource_type}/{resource_id}", openapi_extra=RESOURCE_BODY)
+    def update(request: Request, resource_type: str, resource_id: str, session: SessionDep,
+               asker: Any = asked_by, body: Any = Depends(json_body)) -> Response:
+        return answer(request, registry.update(session, resource_type, resource_id, body, fhir_base(request),
+                                               asker, if_match=request.headers.get("if-match")))
 
     @router.api_route("/{path:path}", methods=ALL_METHODS, include_in_schema=False)
     def unsupported(request: Request, path: str) -> Response:
-        raise unsupported_interaction(registry, request.method, path)
+        raise registry.unsupported(request.method, path)
 
     return router
-
-
-def unsupported_interaction(registry: FhirRegistry, method: str, path: str) -> FhirError:
-    """Why ``method path`` is not served: unknown type (404), a served path with another
-    method (405 with Allow), or an interaction this server does not implement (400)."""
-    segments = [s for s in path.split("/") if s]
-    if segments == ["metadata"]:
-        return _method_not_allowed(method, path, "GET")
-    if segments:
-        registry.provider(segments[0])  # raises FHIR-001 for an unknown type
-    if 1 <= len(segments) <= 2:
-        allowed = "GET, POST" if segments[1:] == ["_search"] else "GET"
-        return _method_not_allowed(method, path, allowed)
-    return FhirError(UNSUPPORTED_INTERACTION, f"{method} /{path}: interaction not supported; this server "
-                                              f"supports read, search-type and capabilities only",
-                     issue="not-supported", detail={"method": method, "path": path})
-
-
-def _method_not_allowed(method: str, path: str, allowed: str) -> FhirError:
-    return FhirError(UNSUPPORTED_INTERACTION, f"{method} /{path} is not supported (read-only server: "
-                                              f"{allowed} only)", status=405, issue="not-supported",
-                     detail={"method": method, "path": path, "allow": allowed})

@@ -14,6 +14,10 @@ any part — "人民医院" must find "广州市第一人民医院" — and the 
 containment. ``:contains`` is accepted as the same thing; ``:exact`` is whole-value,
 case-sensitive equality. (Case handling of containment is the database's: Chinese has no
 case; Latin letters fold on SQLite and not on PostgreSQL.)
+
+Date parameters (R4 search.html#date) parse into ``DateValue(prefix, value)``; a parameter
+may restrict the prefixes it accepts (``prefixes``), and the provider decides which
+precisions it can match.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -42,6 +47,14 @@ class ParamType(StrEnum):
     STRING = "string"
     TOKEN = "token"
     REFERENCE = "reference"
+    DATE = "date"
+
+
+# R4 search.html#prefix; ``eq`` is what a value without a prefix means.
+DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+# R4 datatypes.html#date and #dateTime: YYYY, YYYY-MM, YYYY-MM-DD, or a time with its zone.
+_DATE = re.compile(r"^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])"
+                   r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?)?)?$")
 
 
 @dataclass(frozen=True)
@@ -51,7 +64,8 @@ class SearchParamDef:
     ``modifiers``: the modifiers accepted besides none (reference parameters also accept
     their target types, ``partof:Organization``). ``codes``: a closed set of token codes
     (``true``/``false``). ``multiple_or`` / ``repeatable``: whether the backing query can
-    take comma-separated alternatives / repeated (AND) occurrences.
+    take comma-separated alternatives / repeated (AND) occurrences. ``prefixes``: the
+    comparison prefixes a date parameter accepts (None: all of R4's).
     """
 
     name: str
@@ -62,6 +76,7 @@ class SearchParamDef:
     codes: tuple[str, ...] | None = None
     multiple_or: bool = True
     repeatable: bool = True
+    prefixes: tuple[str, ...] | None = None
 
     def allowed_modifiers(self) -> tuple[str, ...]:
         return self.modifiers + (self.targets if self.type is ParamType.REFERENCE else ())
@@ -88,7 +103,25 @@ class Reference:
     id: str
 
 
-Value = str | Token | Reference
+@dataclass(frozen=True)
+class DateValue:
+    """``[prefix]value``: the prefix (``eq`` when none was given) and the date or dateTime
+    as written (its precision is the client's: ``1962``, ``1962-05``, ``1962-05-17``)."""
+
+    prefix: str
+    value: str
+
+    def full_date(self) -> date | None:
+        """The value as a calendar date when it is exactly YYYY-MM-DD, else None."""
+        if len(self.value) != 10:
+            return None
+        try:
+            return date.fromisoformat(self.value)
+        except ValueError:  # 2023-02-30 has the shape of a date but is none
+            return None
+
+
+Value = str | Token | Reference | DateValue
 
 
 @dataclass(frozen=True)
@@ -253,6 +286,8 @@ def _parse_value(definition: SearchParamDef, modifier: str | None, piece: str) -
         return unescape(piece)
     if definition.type is ParamType.TOKEN:
         return parse_token(definition, piece)
+    if definition.type is ParamType.DATE:
+        return parse_date(definition, unescape(piece))
     return parse_reference(definition, modifier, unescape(piece))
 
 
@@ -278,6 +313,20 @@ def parse_token(definition: SearchParamDef, piece: str) -> Token:
         shown = repr(token.code) if token.code else "a missing code"
         raise bad_value(definition.name, f"{shown} is not one of {', '.join(definition.codes)}")
     return token
+
+
+def parse_date(definition: SearchParamDef, piece: str) -> DateValue:
+    prefix, value = ((piece[:2], piece[2:]) if piece[:2] in DATE_PREFIXES else ("eq", piece))
+    # An unencoded '+' of a time zone arrives as a space.
+    value = value.replace(" ", "+")
+    if not _DATE.match(value):
+        raise bad_value(definition.name, f"{piece!r} is not a date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime, "
+                                         f"optionally after a prefix such as ge)")
+    allowed = definition.prefixes
+    if allowed is not None and prefix not in allowed:
+        raise bad_value(definition.name, f"the prefix {prefix!r} is not supported here; supported: "
+                                         f"{', '.join(allowed)}")
+    return DateValue(prefix, value)
 
 
 def parse_reference(definition: SearchParamDef, modifier: str | None, value: str) -> Reference:
