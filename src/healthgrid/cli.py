@@ -30,6 +30,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+patients_app = typer.Typer(help="The master patient index (患者主索引).", no_args_is_help=True)
+app.add_typer(patients_app, name="patients")
 console = Console()
 
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="overrides HEALTHGRID_DATABASE_URL")]
@@ -355,3 +357,19 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@patients_app.command("dedupe")
+def patients_dedupe(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
+    """Batch de-duplication of the whole index (after an import): Splink (DuckDB) scores the
+    candidate pairs; pairs above the review threshold go to the stewards' review queue."""
+    from .patients import merging
+
+    _, session = _operator_session(database_url, data_dir)
+    with session:
+        report = merging.dedupe_index(session, _operator("patients-dedupe"),
+                                      progress=lambda message: console.print(f"  {message}"))
+    console.print(f"{report.records:,} active records, {report.pairs:,} pairs at or above the review threshold:"
+                  f" {report.queued:,} queued for review, {report.already_known:,} already known"
+                  f" (trained prior {report.prior:.2g}; "
+                  + ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items()) + ")")

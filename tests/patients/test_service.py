@@ -277,3 +277,19 @@ def test_the_timeline_shows_registrations_numbers_and_merges_across_the_family(s
     merging.merge_patients(session, SYS, survivor_id=a.patient.id, loser_id=b.patient.id, reason="same man")
     kinds = [e.kind for e in service.patient_timeline(session, SYS, b.patient.id)]
     assert kinds.count("registered") == 2 and "identifier" in kinds and "merged" in kinds
+
+
+def test_batch_dedupe_scores_the_whole_index_and_queues_pairs_for_review(session):
+    r = make_small_region(session)
+    for i, (name, born) in enumerate([("赵丽", date(1990, 11, 23)), ("孙强", date(1971, 4, 2)),
+                                      ("周敏", date(1985, 8, 9)), ("吴刚", date(1966, 12, 30))]):
+        make_patient(session, r, name=name, born=born, phone=f"1391234{i:04d}")
+    first = make_patient(session, r, name="王建国", sex="M", born=date(1950, 1, 2), phone="13711112222")
+    twin = make_patient(session, r, name="王建国", sex="M", born=date(1950, 1, 2), phone="13733334444",
+                        org=r.county_hospital, division_id=None)
+    assert twin.outcome == "review"
+    session.execute(MatchReview.__table__.delete())  # as if the pair had come in by a bulk import
+    report = merging.dedupe_index(session, SYS)
+    assert report.records == 6 and report.queued >= 1
+    queued = session.scalars(select(MatchReview).where(MatchReview.source == "batch")).all()
+    assert {(q.patient_id, q.candidate_id) for q in queued} >= {(twin.patient.id, first.patient.id)}

@@ -23,11 +23,14 @@ from ..db import transaction, utcnow
 from ..errors import Conflict, Invalid, NotFound
 from ..security import access
 from ..security.domain import Actor, AuditAction, Perm
+from . import domain as d
 from . import queries
+from .matching import patient_settings
 from .models import MatchReview, Merge, Patient, PatientIdentifier
 from .queries import PatientView
 
 MIN_REASON = 4
+MIN_BATCH_TRAINING = 5_000  # records; below, Splink's EM has too few pairs to learn from
 
 
 @dataclass
@@ -55,6 +58,22 @@ class ReviewRow:
     candidate_id: int
     left_name: str
     right_name: str
+
+
+def queue_review(session: Session, a: int, b: int, comparison: d.Comparison, *, source: str) -> MatchReview:
+    """Queue the pair (once, whichever record raised it) for a person to decide."""
+    high, low = max(a, b), min(a, b)
+    review = session.scalar(select(MatchReview).where(MatchReview.patient_id == high,
+                                                      MatchReview.candidate_id == low))
+    if review is None:
+        review = MatchReview(patient_id=high, candidate_id=low, source=source, status="open")
+        session.add(review)
+    if review.status == "open":
+        review.probability = comparison.probability
+        review.weight = comparison.weight
+        review.levels = {"levels": comparison.levels, "weights": comparison.weights}
+    session.flush()
+    return review
 
 
 def _check(session: Session, actor: Actor, patient: Patient, action: AuditAction) -> None:
@@ -222,3 +241,71 @@ def list_merges(session: Session, actor: Actor, patient_id: int) -> list[Merge]:
         return list(session.scalars(select(Merge).where(or_(Merge.survivor_id == patient_id,
                                                             Merge.loser_id == patient_id))
                                     .order_by(Merge.id.desc())))
+
+
+@dataclass
+class DedupeReport:
+    records: int
+    pairs: int  # scored at or above the review threshold
+    queued: int  # new open reviews
+    already_known: int  # pairs already reviewed or queued
+    timings: dict[str, float]
+    prior: float
+
+
+def dedupe_index(session: Session, actor: Actor, *, progress=None) -> DedupeReport:
+    """Batch de-duplication of the whole index (after an import): Splink scores the candidate
+    pairs of all active records (linkage.py); each pair at or above the review threshold is
+    queued for a steward. Nothing is merged without a person's decision (§10.2)."""
+    import pandas as pd
+
+    from . import linkage  # Splink and DuckDB load only when a batch runs, not with every server
+
+    with transaction(session):
+        access.check(session, actor, Perm.PATIENT_MERGE, AuditAction.SEARCH, resource_type="MatchReview",
+                     detail={"operation": "dedupe"})
+        rid = PatientIdentifier.__table__.alias("rid")
+        rows = session.execute(
+            select(Patient.id, Patient.name, Patient.name_key, Patient.sex, Patient.birth_date, rid.c.value_bidx,
+                   Patient.phone_bidx, Patient.division_id, Patient.township_id)
+            .outerjoin(rid, and_(rid.c.patient_id == Patient.id, rid.c.kind == "resident_id"))
+            .where(Patient.replaced_by.is_(None))).all()
+    frame = pd.DataFrame(rows, columns=list(linkage.INPUT_COLUMNS))
+    cfg = patient_settings(session)
+    if len(frame) < MIN_BATCH_TRAINING:
+        # Too few records for EM to learn from: score each record's blocks with the online
+        # matcher's model instead (the same Fellegi-Sunter comparisons, default parameters).
+        pairs, timings, prior = _score_with_online_model(session, frame), {}, cfg.prior
+    else:
+        result = linkage.dedupe(frame, link_threshold=cfg.link_threshold, review_threshold=cfg.review_threshold,
+                                progress=progress)
+        pairs = [(int(p.record_id_l), int(p.record_id_r), {f: str(getattr(p, f)) for f in linkage.FIELDS},
+                  float(p.match_weight), float(p.match_probability)) for p in result.pairs.itertuples(index=False)]
+        timings, prior = result.timings, result.prior
+    queued = known = 0
+    with transaction(session):
+        for a, b, levels, weight, probability in pairs:
+            existing = session.scalar(select(MatchReview.id).where(MatchReview.patient_id == max(a, b),
+                                                                   MatchReview.candidate_id == min(a, b)))
+            if existing is not None:
+                known += 1
+                continue
+            queue_review(session, a, b, d.Comparison(levels, {}, weight, probability), source="batch")
+            queued += 1
+    return DedupeReport(len(frame), len(pairs), queued, known, timings, prior)
+
+
+def _score_with_online_model(session: Session, frame) -> list[tuple[int, int, dict, float, float]]:
+    from .matching import Probe, candidates
+
+    seen: dict[tuple[int, int], tuple[int, int, dict, float, float]] = {}
+    for row in frame.itertuples(index=False):
+        record = d.MatchRecord(row.name, row.name_pinyin, row.sex, row.birth_date, row.id_key, row.phone_key,
+                               row.village_id, row.township_id)
+        probe = Probe(record, row.name_pinyin, row.birth_date.year if row.birth_date else None)
+        for cand in candidates(session, probe, exclude=int(row.record_id)):
+            if cand.comparison.decision in ("link", "review"):
+                pair = (min(row.record_id, cand.patient_id), max(row.record_id, cand.patient_id))
+                seen.setdefault(pair, (*pair, cand.comparison.levels, cand.comparison.weight,
+                                       cand.comparison.probability))
+    return list(seen.values())

@@ -33,7 +33,8 @@ from ..security import access, audit, pii
 from ..security.domain import Actor, AuditAction, Perm, ScopeKind
 from . import domain as d
 from . import matching, queries
-from .models import MatchReview, Patient, PatientIdentifier
+from .merging import queue_review
+from .models import Patient, PatientIdentifier
 from .queries import PatientSummary, PatientView, TimelineEntry
 
 MAX_REVIEWS_PER_REGISTRATION = 5
@@ -212,22 +213,6 @@ def _create(session: Session, actor: Actor, valid: _Valid, keys: list[tuple[str,
     outbox.publish(session, "patient.registered", {"patient_id": patient.id, "org_id": org_id, "outcome": outcome})
     return Registration(queries.view(session, patient, unmasked=actor.can(Perm.PII_UNMASKED)), outcome, None,
                         top, reviews)
-
-
-def queue_review(session: Session, a: int, b: int, comparison: d.Comparison, *, source: str) -> MatchReview:
-    """Queue the pair (once, whichever record raised it) for a person to decide."""
-    high, low = max(a, b), min(a, b)
-    review = session.scalar(select(MatchReview).where(MatchReview.patient_id == high,
-                                                      MatchReview.candidate_id == low))
-    if review is None:
-        review = MatchReview(patient_id=high, candidate_id=low, source=source, status="open")
-        session.add(review)
-    if review.status == "open":
-        review.probability = comparison.probability
-        review.weight = comparison.weight
-        review.levels = {"levels": comparison.levels, "weights": comparison.weights}
-    session.flush()
-    return review
 
 
 def _write_demographics(session: Session, patient: Patient, valid: _Valid) -> None:

@@ -426,3 +426,32 @@ def practitioner_exists(session: Session, practitioner_id: int) -> bool:
 def root_division_id(session: Session) -> int | None:
     """The region's top division (the one without a parent; the lowest id if several)."""
     return session.scalar(select(Division.id).where(Division.parent_id.is_(None)).order_by(Division.id).limit(1))
+
+
+def village_places(conn) -> list[tuple[int, int, str]]:
+    """(village id, township id, county code) of every village / community, for generating
+    residents (a Connection or a Session)."""
+    county = Division.__table__.alias("county")
+    rows = conn.execute(select(Division.id, Division.township_id, county.c.code)
+                        .join(county, county.c.id == Division.county_id)
+                        .where(Division.level == "village").order_by(Division.id)).all()
+    return [(r[0], r[1], r[2][:6]) for r in rows]
+
+
+def primary_facility_by_division(conn, division_ids: Sequence[int]) -> dict[int, int]:
+    """The village clinic or community station of each division (the lowest-id one)."""
+    out: dict[int, int] = {}
+    rows = conn.execute(select(Organization.division_id, Organization.id)
+                        .where(Organization.level == "L0").order_by(Organization.id)).all()
+    wanted = set(division_ids)
+    for div, org in rows:
+        if div in wanted:
+            out.setdefault(div, org)
+    return out
+
+
+def hospital_ids(session: Session) -> list[int]:
+    """Hospitals (level L2 and above) that see outpatients."""
+    return list(session.scalars(select(Organization.id).where(
+        Organization.level.in_(["L2", "L3", "L4", "L5"]),
+        Organization.org_type.in_(["general_hospital", "tcm_hospital", "mch_hospital"])).order_by(Organization.id)))

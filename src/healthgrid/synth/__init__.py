@@ -46,8 +46,13 @@ def generate_region(
 
     from ..security import synth as security_synth
 
+    from ..patients import synth as patients_synth
+
+    with engine.begin() as conn:
+        report.counts.update(patients_synth.generate(conn, size=size, seed=seed, info=info, progress=progress))
     with Session(bind=engine, info=dict(info), expire_on_commit=False) as session:
         report.demo_logins = security_synth.create_demo_users(session, seed=seed)
         report.counts["users"] = len(report.demo_logins)
+        report.counts.update(patients_synth.register_visits(session, seed=seed))
     report.seconds = time.perf_counter() - started
     return report
