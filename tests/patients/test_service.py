@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from tests.conftest import SESSION_INFO
 from tests.factories import SYS, make_patient, make_small_region, resident_id
 
-from healthgrid.db import make_sessionmaker
+from healthgrid.db import make_engine, make_sessionmaker
 from healthgrid.errors import Conflict, Forbidden, Invalid
+from healthgrid.migrate import upgrade
 from healthgrid.outbox import OutboxEvent
 from healthgrid.patients import merging, service
 from healthgrid.patients.models import MatchReview, Patient, PatientIdentifier
@@ -240,8 +241,12 @@ def test_match_operation_scores_candidates(session):
 
 
 @pytest.mark.pg
-def test_concurrent_registrations_of_one_id_number_make_one_record(engine):
-    """Two facilities register the same new resident at the same moment: one record."""
+def test_concurrent_registrations_of_one_id_number_make_one_record(fresh_databases):
+    """Four desks register the same new resident at the same moment: one record. On a
+    database of its own, since these sessions commit."""
+    url = fresh_databases.create("mpi_race")
+    upgrade(url)
+    engine = make_engine(url)
     maker = make_sessionmaker(engine, info=dict(SESSION_INFO))
     with maker() as s:
         r = make_small_region(s, prefix="93")
@@ -267,6 +272,7 @@ def test_concurrent_registrations_of_one_id_number_make_one_record(engine):
     assert not errors and len(set(results)) == 1
     with maker() as s:
         assert s.scalar(select(func.count()).select_from(Patient).where(Patient.name == "陈静")) == 1
+    engine.dispose()
 
 
 def test_the_timeline_shows_registrations_numbers_and_merges_across_the_family(session):

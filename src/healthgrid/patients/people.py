@@ -155,7 +155,8 @@ class _IdAllocator:
 
 def make_people(rng: random.Random, n: int, villages: list[tuple[int, int, str]], today: date) -> list[Person]:
     """``n`` residents spread over ``villages`` — (village_id, township_id, county_code) — with
-    unequal village sizes. Resident IDs are unique within the result."""
+    unequal village sizes. Resident IDs, card and insurance numbers are unique within the
+    result (the index keeps each identifier once)."""
     if not villages:
         raise ValueError("make_people needs at least one village")
     for county in {v[2] for v in villages}:
@@ -166,11 +167,15 @@ def make_people(rng: random.Random, n: int, villages: list[tuple[int, int, str]]
     ages = rng.choices(range(MAX_AGE + 1), cum_weights=_AGE_CUM, k=n)
     today_ordinal = today.toordinal()
     people = []
+    taken: set[str] = set()
     with gc_paused():
         for (village_id, township_id, county), age in zip(homes, ages, strict=True):
             sex = "M" if rng.random() < _MALE_SHARE else "F"
             born, resident_id = ids.next_id(county, _birth_ordinal(rng, today_ordinal, age), sex)
             card, insurance = _extras(rng)
+            while (card is not None and card in taken) or (insurance is not None and insurance in taken):
+                card, insurance = _extras(rng)  # a rare birthday collision among random numbers
+            taken.update(x for x in (card, insurance) if x)
             people.append(Person(person_name(rng, sex), sex, born, resident_id, _phone(rng, age), card, insurance,
                                  village_id, township_id))
     return people

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -33,14 +33,15 @@ BATCH = 20_000
 
 
 def generate(conn: Connection, *, size: str, seed: int, info: dict[str, Any], progress: Progress | None = None,
-             today: date | None = None) -> dict[str, int]:
+             today: date | None = None, residents: int | None = None) -> dict[str, int]:
+    """Residents spread over every village (``residents`` overrides the size's count)."""
     ring: Keyring = info[SESSION_KEY]
     villages = registry_queries.village_places(conn)
     if not villages:
         return {"residents": 0}
     clinics = registry_queries.primary_facility_by_division(conn, [v[0] for v in villages])
     rng = random.Random(seed * 7919 + 4)
-    n = RESIDENTS_PER_VILLAGE[size] * len(villages)
+    n = residents if residents is not None else RESIDENTS_PER_VILLAGE[size] * len(villages)
     with people.gc_paused():
         persons = people.make_people(rng, n, villages, today or date.today())
     next_id = (conn.scalar(select(func.max(Patient.id))) or 0) + 1
@@ -56,6 +57,10 @@ def generate(conn: Connection, *, size: str, seed: int, info: dict[str, Any], pr
         conn.execute(insert(PatientIdentifier.__table__), idents)
         if progress:
             progress("residents", min(start + BATCH, n), n)
+    if conn.dialect.name == "postgresql":
+        # ids were given here: move the sequence past them, or the next registration collides
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('pat_patient', 'id'),"
+                          " (SELECT MAX(id) FROM pat_patient))"))
     return {"residents": n}
 
 

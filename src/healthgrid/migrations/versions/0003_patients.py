@@ -64,7 +64,7 @@ def upgrade() -> None:
     sa.Column('created_at', healthgrid.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['pat_patient.id'], name=op.f('fk_pat_identifier_patient_id_pat_patient')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pat_identifier')),
-    sa.UniqueConstraint('kind', 'assigner', 'value_bidx', name=op.f('uq_pat_identifier_kind_assigner_value_bidx'))
+    sa.UniqueConstraint('value_bidx', 'kind', 'assigner', name=op.f('uq_pat_identifier_value_bidx_kind_assigner'))
     )
     with op.batch_alter_table('pat_identifier', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_pat_identifier_patient_id'), ['patient_id'], unique=False)
