@@ -44,9 +44,8 @@ def generate_region(
         report.counts.update(registry_synth.generate(conn, size=size, seed=seed, progress=progress))
     from sqlalchemy.orm import Session
 
-    from ..security import synth as security_synth
-
     from ..patients import synth as patients_synth
+    from ..security import synth as security_synth
 
     with engine.begin() as conn:
         report.counts.update(patients_synth.generate(conn, size=size, seed=seed, info=info, progress=progress))
