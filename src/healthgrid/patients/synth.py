@@ -61,6 +61,9 @@ def generate(conn: Connection, *, size: str, seed: int, info: dict[str, Any], pr
         # ids were given here: move the sequence past them, or the next registration collides
         conn.execute(text("SELECT setval(pg_get_serial_sequence('pat_patient', 'id'),"
                           " (SELECT MAX(id) FROM pat_patient))"))
+        # fresh statistics after a bulk load, or the planner guesses (autovacuum comes later)
+        conn.execute(text("ANALYZE pat_patient"))
+        conn.execute(text("ANALYZE pat_identifier"))
     return {"residents": n}
 
 
