@@ -166,13 +166,16 @@ def summaries(session: Session, patients: list[Patient], *, unmasked: bool) -> l
     rid = dict(session.execute(select(PatientIdentifier.patient_id, PatientIdentifier.value_enc).where(
         PatientIdentifier.patient_id.in_(ids), PatientIdentifier.kind == d.IdentifierKind.RESIDENT_ID.value)).all())
     out = []
+    paths: dict[int | None, list[str]] = {}  # residents of a page share few villages: one lookup each
     for p in patients:
         number = pii.unseal(session, rid.get(p.id), "patient.identifier")
         phone = pii.unseal(session, p.phone_enc, "patient.phone")
+        if p.division_id not in paths:
+            paths[p.division_id] = division_path(session, p.division_id)
         out.append(PatientSummary(
             p.id, p.name if unmasked else (mask_name(p.name) or ""), p.sex, p.birth_date,
             number if unmasked else mask_id(number), phone if unmasked else mask_phone(phone),
-            division_path(session, p.division_id)))
+            paths[p.division_id]))
     return out
 
 

@@ -321,8 +321,9 @@ def get_patient(session: Session, actor: Actor, patient_id: int, *, follow: bool
     """A patient's record, checked and audited as a view. ``follow``: a merged-away id answers
     with its survivor (FHIR reads ask for the record itself)."""
     with transaction(session):
-        patient = queries.resolve(session, patient_id) if follow else queries.get(session, patient_id)
-        target = queries.resolve(session, patient_id).id
+        standing = queries.resolve(session, patient_id)
+        patient = standing if follow else queries.get(session, patient_id)
+        target = standing.id
         access.check(session, actor, Perm.PATIENT_READ, AuditAction.VIEW, resource_type="Patient",
                      resource_id=patient.id, patient_id=target)
         return queries.view(session, patient, unmasked=actor.can(Perm.PII_UNMASKED))
