@@ -24,6 +24,7 @@ from .patients import web as patients_web
 from .registry import api as registry_api
 from .registry import fhir as registry_fhir
 from .registry import web as registry_web
+from .scheduling import api as scheduling_api
 from .security import Sealer, redact, session_info
 from .security import api as security_api
 from .security import web as security_web
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(security_api.router, prefix="/api/security", tags=["security"])
     app.include_router(registry_api.router, prefix="/api/registry", tags=["registry"])
     app.include_router(patients_api.router, prefix="/api/patients", tags=["patients"])
+    app.include_router(scheduling_api.router, prefix="/api/scheduling", tags=["scheduling"])
     app.include_router(build_fhir_router(fhir, actor=require(Perm.REGISTRY_READ)), prefix="/fhir")
     install_web(app, settings.web, routers=[security_web.router, registry_web.router, patients_web.router],
                 template_dirs=[security_web.TEMPLATES, registry_web.TEMPLATES, patients_web.TEMPLATES],
@@ -81,7 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
         # cannot call the API at all.
         app.add_middleware(CORSMiddleware, allow_origins=settings.security.cors_origins,
                            allow_methods=["GET", "POST", "PATCH", "DELETE"],
-                           allow_headers=["Authorization", "Content-Type", "X-CSRF-Token",
+                           allow_headers=["Authorization", "Content-Type", "X-CSRF-Token", "Idempotency-Key",
                                           "X-Purpose-Of-Use", "X-Break-Glass-Reason"])
 
     @app.get("/healthz", include_in_schema=False)

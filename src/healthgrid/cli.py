@@ -173,10 +173,11 @@ def worker(
     interval: Annotated[float, typer.Option(help="seconds between polls")] = 2.0,
     database_url: DatabaseUrl = None, data_dir: DataDir = None,
 ) -> None:
-    """Deliver outbox events to their handlers, chain leftover audit rows, forget stale
-    log-in failures and sessions."""
-    from .db import make_engine, make_sessionmaker
-    from .jobs import HANDLERS
+    """Run the periodic jobs (open sessions, release reserved places back, no-shows,
+    reminders), deliver outbox events to their handlers, chain leftover audit rows, forget
+    stale log-in failures and sessions."""
+    from .db import make_engine, make_sessionmaker, utcnow
+    from .jobs import HANDLERS, PERIODIC
     from .outbox import deliver_pending
     from .security import audit, session_info
     from .security import service as security_service
@@ -185,6 +186,10 @@ def worker(
     engine = make_engine(settings.effective_database_url)
     with make_sessionmaker(engine, info=session_info(settings))() as session:
         while True:
+            for job in PERIODIC:
+                done = {k: v for k, v in job(session, utcnow()).items() if v}
+                if done:
+                    console.print(f"{job.__module__}: {done}")
             n = deliver_pending(session, HANDLERS)
             if n:
                 console.print(f"delivered {n} event(s)")

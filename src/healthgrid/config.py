@@ -75,6 +75,29 @@ class PatientSettings(BaseModel):
         return self
 
 
+class NotificationSettings(BaseModel):
+    # Every message goes through these senders in turn (notifications/service.py); "inbox"
+    # stores it for the inbox page, "log" writes a line without the text.
+    senders: list[str] = ["inbox"]
+
+
+class SchedulingSettings(BaseModel):
+    """Booking rules (scheduling/service.py) and the defaults of new schedules (§3.6)."""
+
+    max_pending: int = Field(5, ge=1, le=100)  # appointments booked but not yet attended
+    cancel_before_hours: float = Field(2, ge=0, le=14 * 24)  # cancellation deadline
+    noshow_limit: int = Field(3, ge=0, le=100)  # 0: never suspend
+    noshow_window_days: int = Field(90, ge=1, le=3650)
+    noshow_grace_minutes: int = Field(30, ge=0, le=24 * 60)  # after the session ends
+    waitlist_offer_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
+    reminder_minute: int = Field(18 * 60, ge=0, lt=24 * 60)  # local time the day before
+    reserve_ratio: float = Field(0.30, ge=0, le=1)
+    reserve_lead_days: int = Field(14, ge=0, le=90)
+    release_back_hours: int = Field(48, ge=0, le=24 * 30)
+    open_days_ahead: int = Field(7, ge=0, le=90)
+    release_minute: int = Field(8 * 60, ge=0, lt=24 * 60)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HEALTHGRID_", env_nested_delimiter="__", extra="ignore"
@@ -90,6 +113,8 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     security: SecuritySettings = SecuritySettings()
     patients: PatientSettings = PatientSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    scheduling: SchedulingSettings = SchedulingSettings()
 
     @field_validator("database_url")
     @classmethod

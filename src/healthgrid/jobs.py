@@ -1,12 +1,21 @@
-"""Outbox handlers of every context, listed explicitly, for ``healthgrid worker``.
+"""Outbox handlers and periodic jobs of every context, listed explicitly, for
+``healthgrid worker``.
 
 The registry publishes ``registry.organization_created`` / ``_updated``; no context reacts
-to them yet, so they are delivered to no handler and marked delivered. Contexts that land
-later add ``<context>.jobs.HANDLERS`` here.
+to them, so they are delivered to no handler and marked delivered.
 """
 
 from __future__ import annotations
 
-from .outbox import Handler
+from collections.abc import Callable
+from datetime import datetime
 
-HANDLERS: dict[str, list[Handler]] = {}
+from sqlalchemy.orm import Session
+
+from .outbox import Handler
+from .scheduling import jobs as scheduling_jobs
+
+HANDLERS: dict[str, list[Handler]] = {**scheduling_jobs.HANDLERS}
+
+# fn(session, now) -> counts of what was done; each is idempotent.
+PERIODIC: list[Callable[[Session, datetime], dict[str, int]]] = [scheduling_jobs.tick]

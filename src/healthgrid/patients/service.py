@@ -317,6 +317,41 @@ def resolve_patient_id(session: Session, patient_id: int) -> int:
     return queries.resolve(session, patient_id).id
 
 
+def person_key_of(session: Session, patient_id: int) -> str | None:
+    """The security context's key of the person (the blind index of their ID number under
+    its own purpose), so that a resident logged in with that ID number is recognised as this
+    patient; None for a patient without a resident ID."""
+    from ..security import service as security_service
+
+    for token in session.scalars(select(PatientIdentifier.value_enc).where(
+            PatientIdentifier.patient_id == patient_id, PatientIdentifier.kind == d.IdentifierKind.RESIDENT_ID.value)):
+        number = pii.unseal(session, token, "patient.identifier")
+        if number:
+            return security_service.find_person_key(session, number)
+    return None
+
+
+def patient_of_id_number(session: Session, id_number: str) -> int | None:
+    """The standing record holding this resident ID number, or None (no audit: callers check
+    access on what they do with it)."""
+    try:
+        value = d.normalise_identifier(d.IdentifierKind.RESIDENT_ID, id_number, today=date.today(),
+                                       field_name="resident_id")
+    except Invalid:
+        return None
+    bidx = pii.blind(session, value, d.IDENTIFIER_PURPOSE[d.IdentifierKind.RESIDENT_ID])
+    pid = session.scalar(select(PatientIdentifier.patient_id).where(
+        PatientIdentifier.kind == d.IdentifierKind.RESIDENT_ID.value, PatientIdentifier.value_bidx == bidx))
+    return queries.resolve(session, pid).id if pid is not None else None
+
+
+def patient_names(session: Session, patient_ids: list[int]) -> dict[int, str]:
+    """Names by id, for lists the caller has already checked access to."""
+    if not patient_ids:
+        return {}
+    return dict(session.execute(select(Patient.id, Patient.name).where(Patient.id.in_(set(patient_ids)))).all())
+
+
 def get_patient(session: Session, actor: Actor, patient_id: int, *, follow: bool = True) -> PatientView:
     """A patient's record, checked and audited as a view. ``follow``: a merged-away id answers
     with its survivor (FHIR reads ask for the record itself)."""

@@ -176,6 +176,7 @@ EQUIPMENT_KINDS: dict[str, tuple[str, str]] = {
     "DSA": ("数字减影血管造影", "DSA angiography"),
     "ECG": ("心电图", "Electrocardiography"),
     "PETCT": ("PET-CT", "PET-CT"),
+    "ECT": ("发射型计算机断层(ECT)", "SPECT (ECT) gamma camera"),
     "LAB": ("全自动生化分析仪", "Clinical chemistry analyser"),
 }
 

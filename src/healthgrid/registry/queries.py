@@ -455,3 +455,56 @@ def hospital_ids(session: Session) -> list[int]:
     return list(session.scalars(select(Organization.id).where(
         Organization.level.in_(["L2", "L3", "L4", "L5"]),
         Organization.org_type.in_(["general_hospital", "tcm_hospital", "mch_hospital"])).order_by(Organization.id)))
+
+
+# -- references other contexts check and show (scheduling) --------------------------------------
+
+def department_ref(session: Session, department_id: int) -> tuple[int, str, str] | None:
+    """(organisation id, code, name) of a department, or None."""
+    row = session.execute(select(Department.org_id, Department.code, Department.name)
+                          .where(Department.id == department_id)).first()
+    return tuple(row) if row else None
+
+
+def equipment_ref(session: Session, equipment_id: int) -> tuple[int, str, int | None] | None:
+    """(organisation id, kind, department id) of a piece of equipment, or None."""
+    row = session.execute(select(Equipment.org_id, Equipment.kind, Equipment.department_id)
+                          .where(Equipment.id == equipment_id)).first()
+    return tuple(row) if row else None
+
+
+def practises_at(session: Session, practitioner_id: int, org_id: int) -> bool:
+    return session.scalar(select(PracticeSite.id).where(PracticeSite.practitioner_id == practitioner_id,
+                                                        PracticeSite.org_id == org_id)) is not None
+
+
+def names_of(session: Session, *, orgs: Sequence[int] = (), departments: Sequence[int] = (),
+             practitioners: Sequence[int] = ()) -> dict[str, dict[int, str]]:
+    """Display names by id, in one query per kind."""
+    out: dict[str, dict[int, str]] = {"org": {}, "department": {}, "practitioner": {}}
+    if orgs:
+        out["org"] = dict(session.execute(select(Organization.id, Organization.name)
+                                          .where(Organization.id.in_(set(orgs)))).all())
+    if departments:
+        out["department"] = dict(session.execute(select(Department.id, Department.name)
+                                                 .where(Department.id.in_(set(departments)))).all())
+    if practitioners:
+        out["practitioner"] = dict(session.execute(select(Practitioner.id, Practitioner.name)
+                                                   .where(Practitioner.id.in_(set(practitioners)))).all())
+    return out
+
+
+def departments_of(session: Session, org_id: int) -> list[Department]:
+    return list(session.scalars(select(Department).where(Department.org_id == org_id).order_by(Department.code)))
+
+
+def practitioner_titles(session: Session, practitioner_ids: Sequence[int]) -> dict[int, str]:
+    if not practitioner_ids:
+        return {}
+    return dict(session.execute(select(Practitioner.id, Practitioner.title)
+                                .where(Practitioner.id.in_(set(practitioner_ids)))).all())
+
+
+def share_alliance(session: Session, org_a: int, org_b: int) -> bool:
+    a, b = organization_placement(session, org_a), organization_placement(session, org_b)
+    return bool(a and b and a[1] & b[1])

@@ -58,6 +58,8 @@ class Perm(StrEnum):
     BREAK_GLASS = "phi.break_glass"
     PII_UNMASKED = "pii.unmasked"  # see full ID numbers and phones
     PATIENT_MERGE = "patient.merge"  # decide the match review queue: merge and unmerge records
+    SCHEDULE_MANAGE = "schedule.manage"  # schedules, session templates, holidays, stop-clinic notices
+    APPOINTMENT_BOOK = "appointment.book"  # book, cancel, check in for patients; day lists
     SELF_RECORD = "self.record"  # a resident's own record and access log
     USER_READ = "user.read"
     USER_MANAGE = "user.manage"
@@ -71,9 +73,11 @@ class Perm(StrEnum):
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.RESIDENT: frozenset({Perm.REGISTRY_READ, Perm.SELF_RECORD}),
     Role.CLINICIAN: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ, Perm.PATIENT_WRITE,
-                               Perm.BREAK_GLASS, Perm.PII_UNMASKED}),
-    Role.NURSE: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ, Perm.PATIENT_WRITE}),
-    Role.FACILITY_ADMIN: frozenset({Perm.REGISTRY_READ, Perm.FACILITY_WRITE, Perm.USER_READ}),
+                               Perm.BREAK_GLASS, Perm.PII_UNMASKED, Perm.APPOINTMENT_BOOK}),
+    # Nurses staff the registration windows, the phone line and the exam booking centre.
+    Role.NURSE: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ, Perm.PATIENT_WRITE, Perm.APPOINTMENT_BOOK}),
+    Role.FACILITY_ADMIN: frozenset({Perm.REGISTRY_READ, Perm.FACILITY_WRITE, Perm.USER_READ,
+                                    Perm.SCHEDULE_MANAGE}),
     Role.CDC_EPIDEMIOLOGIST: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ, Perm.POPULATION_READ,
                                         Perm.PII_UNMASKED}),
     Role.MCH_MANAGER: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ, Perm.POPULATION_READ}),

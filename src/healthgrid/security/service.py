@@ -648,6 +648,13 @@ def actor_for(session: Session, user: User, *, surface: str, client: str | None,
                                                           "org_id": user.org_id})
 
 
+def own_id_number(session: Session, user_id: int) -> str | None:
+    """A user's own ID number (residents log in as themselves), for the services that find
+    the user's patient record; None when the account has none."""
+    user = session.get(User, user_id)
+    return unseal(session, user.id_number_enc, ID_PURPOSE) if user is not None else None
+
+
 def find_person_key(session: Session, id_number: str) -> str:
     """The blind index of an ID number, to search the audit trail by patient."""
     return blind(session, parse_resident_id(id_number).number, ID_PURPOSE)

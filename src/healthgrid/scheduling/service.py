@@ -1,0 +1,703 @@
+"""Booking use cases: book, cancel, check in, complete; the waitlist; the family members a
+resident books for; free places and day lists.
+
+Rush safety (the issue's rule 5) is the database's job:
+- a place is taken by ``UPDATE sched_slot SET booked = booked + 1 WHERE id = :id AND booked
+  < capacity`` (and a CHECK constraint): two bookings of the last place cannot both succeed;
+- the per-patient rules (pending cap, no-show suspension) are checked after taking the
+  patient's row lock in ``sched_patient_lock``, so one patient's bookings queue;
+- a retried request carries the same ``Idempotency-Key``: the unique key
+  ``(idem_owner, idempotency_key)`` turns a second insert into the first answer;
+- an acknowledgement is sent only after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .. import outbox
+from ..config import SchedulingSettings
+from ..db import transaction, utcnow
+from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..patients import service as patients
+from ..registry import queries as registry_queries
+from ..security import ALL_SETTINGS_KEY, access
+from ..security.domain import Actor, AuditAction, Perm, ScopeKind
+from . import domain as d
+from . import queries
+from .models import Appointment, ClinicSession, PatientLock, Proxy, Schedule, Slot, WaitlistEntry
+from .queries import AppointmentView, SlotView
+
+
+def settings_of(session: Session) -> SchedulingSettings:
+    settings = session.info.get(ALL_SETTINGS_KEY)
+    return settings.scheduling if settings is not None else SchedulingSettings()
+
+
+def tz_of(session: Session) -> ZoneInfo:
+    settings = session.info.get(ALL_SETTINGS_KEY)
+    return ZoneInfo(settings.web.timezone if settings is not None else "Asia/Shanghai")
+
+
+def local_day(session: Session, at: datetime) -> date:
+    return at.astimezone(tz_of(session)).date()
+
+
+# -- who may book for whom ----------------------------------------------------------------------
+
+def _is_resident(actor: Actor) -> bool:
+    return not actor.system and Perm.SELF_RECORD in actor.perms() and Perm.APPOINTMENT_BOOK not in actor.perms()
+
+
+def _check_patient_access(session: Session, actor: Actor, action: AuditAction, *, patient_id: int,
+                          org_id: int, resource_id: object = None) -> str:
+    """A resident acts for themself or a family member they registered (就诊人); staff for
+    anyone at a facility where they may book (the window, the phone line), or for a patient
+    in their care anywhere (a village doctor booking at the county hospital)."""
+    where = dict(resource_type="Appointment", resource_id=resource_id, patient_id=patient_id)
+    if actor.system:
+        return access.check(session, actor, Perm.APPOINTMENT_BOOK, action, org_id=org_id, **where).basis
+    if Perm.APPOINTMENT_BOOK in actor.perms() and access.in_scope(session, actor, Perm.APPOINTMENT_BOOK, org_id):
+        return access.check(session, actor, Perm.APPOINTMENT_BOOK, action, org_id=org_id, **where).basis
+    if Perm.SELF_RECORD in actor.perms():
+        return access.check(session, actor, Perm.SELF_RECORD, action, org_id=org_id,
+                            person_key=patients.person_key_of(session, patient_id), **where).basis
+    return access.check(session, actor, Perm.PATIENT_WRITE, action, org_id=org_id, **where).basis
+
+
+def _proxy_relationship(session: Session, actor: Actor, patient_id: int) -> str | None:
+    """Access source: a resident may act for the family members they registered."""
+    if actor.user_id is None or Perm.SELF_RECORD not in actor.perms():
+        return None
+    found = session.scalar(select(Proxy.id).where(Proxy.user_id == actor.user_id, Proxy.patient_id == patient_id))
+    return "proxy" if found is not None else None
+
+
+def _appointment_relationship(session: Session, actor: Actor, patient_id: int) -> str | None:
+    """Access source: staff of a facility where the patient has a live appointment."""
+    mine = {g.scope_id for g in actor.grants if g.scope_kind is ScopeKind.ORGANIZATION and g.scope_id}
+    if not mine:
+        return None
+    found = session.scalar(select(Appointment.id).where(
+        Appointment.patient_id == patient_id, Appointment.org_id.in_(mine),
+        Appointment.status.in_([s.value for s in d.LIVE])).limit(1))
+    return "appointment" if found is not None else None
+
+
+def _appointment_orgs(session: Session, patient_id: int) -> set[int]:
+    return set(session.scalars(select(Appointment.org_id).where(Appointment.patient_id == patient_id).distinct()))
+
+
+access.register_relationship_source(_proxy_relationship)
+access.register_relationship_source(_appointment_relationship)
+access.register_patient_orgs_source(_appointment_orgs)
+
+
+def own_patient_ids(session: Session, actor: Actor) -> list[int]:
+    """The records a resident acts for: their own (found by their ID number) and their
+    registered family members."""
+    if actor.user_id is None:
+        return []
+    from ..security import service as security_service
+
+    ids: list[int] = []
+    number = security_service.own_id_number(session, actor.user_id)
+    if number:
+        own = patients.patient_of_id_number(session, number)
+        if own is not None:
+            ids.append(own)
+    ids += [patients.resolve_patient_id(session, pid) for pid in
+            session.scalars(select(Proxy.patient_id).where(Proxy.user_id == actor.user_id).order_by(Proxy.id))]
+    return list(dict.fromkeys(ids))
+
+
+@dataclass
+class ProxyView:
+    id: int
+    patient_id: int
+    name: str
+    relationship: str
+
+
+def add_proxy(session: Session, actor: Actor, *, name: str, id_number: str, relationship: str) -> ProxyView:
+    """Register a family member to book for (添加就诊人): real-name, so the name and the ID
+    number must be those of a resident in the patient index."""
+    from ..patients.domain import KIN_RELATIONSHIPS
+
+    if relationship not in KIN_RELATIONSHIPS:
+        raise Invalid("SCHED-024", f"relationship: one of {sorted(KIN_RELATIONSHIPS)}", {"field": "relationship"})
+    with transaction(session):
+        if actor.user_id is None or Perm.SELF_RECORD not in actor.perms():
+            raise Forbidden("SCHED-014", "only a resident's own account registers family members to book for")
+        pid = patients.patient_of_id_number(session, id_number)
+        names = patients.patient_names(session, [pid]) if pid is not None else {}
+        if pid is None or names.get(pid, "").strip() != name.strip():
+            raise Invalid("SCHED-024", "no resident with this name and ID number is registered; check both"
+                          " (实名核验未通过)", {"field": "id_number"})
+        if session.scalar(select(Proxy.id).where(Proxy.user_id == actor.user_id, Proxy.patient_id == pid)):
+            raise Conflict("SCHED-024", "this family member is already on your list", {"field": "id_number"})
+        row = Proxy(user_id=actor.user_id, patient_id=pid, relationship=relationship)
+        session.add(row)
+        session.flush()
+        access.check(session, actor, Perm.SELF_RECORD, AuditAction.CREATE, resource_type="Proxy",
+                     resource_id=row.id, patient_id=pid)
+        return ProxyView(row.id, pid, names[pid], relationship)
+
+
+def list_proxies(session: Session, actor: Actor) -> list[ProxyView]:
+    if actor.user_id is None:
+        return []
+    with transaction(session):
+        rows = list(session.scalars(select(Proxy).where(Proxy.user_id == actor.user_id).order_by(Proxy.id)))
+        names = patients.patient_names(session, [r.patient_id for r in rows])
+        return [ProxyView(r.id, r.patient_id, names.get(r.patient_id, ""), r.relationship) for r in rows]
+
+
+# -- booking ------------------------------------------------------------------------------------
+
+def _request_hash(**fields: object) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _owner(actor: Actor) -> str:
+    return f"user:{actor.user_id}" if actor.user_id is not None else actor.username
+
+
+def _replay(session: Session, actor: Actor, key: str, digest: str) -> AppointmentView | None:
+    row = session.scalar(select(Appointment).where(Appointment.idem_owner == _owner(actor),
+                                                   Appointment.idempotency_key == key))
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise Conflict("SCHED-013", "this Idempotency-Key was used for a different booking; use a new key"
+                       " for a new request", {"field": "Idempotency-Key"})
+    view = queries.appointment_views(session, [row], unmasked=actor.can(Perm.PII_UNMASKED))[0]
+    view.replayed = True
+    return view
+
+
+def check_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    key = key.strip()
+    if not 1 <= len(key) <= 100 or not key.isprintable():
+        raise Invalid("SCHED-013", "Idempotency-Key: 1 to 100 printable characters", {"field": "Idempotency-Key"})
+    return key
+
+
+def book_appointment(session: Session, actor: Actor, *, slot_id: int, patient_id: int, channel: str,
+                     idempotency_key: str | None = None, referral_ref: str | None = None,
+                     now: datetime | None = None) -> AppointmentView:
+    """Book one place for a patient. Retried with the same key, answers the first booking."""
+    key = check_key(idempotency_key)
+    digest = _request_hash(slot=slot_id, patient=patient_id, channel=channel, referral=referral_ref)
+    if key is not None:
+        with transaction(session):
+            found = _replay(session, actor, key, digest)
+        if found is not None:
+            return found
+    try:
+        with transaction(session):
+            row = _book(session, actor, slot_id=slot_id, patient_id=patient_id, channel=channel, key=key,
+                        digest=digest, referral_ref=referral_ref, now=now or utcnow())
+            return queries.appointment_views(session, [row], unmasked=actor.can(Perm.PII_UNMASKED))[0]
+    except IntegrityError as exc:
+        return _after_conflict(session, actor, exc, key, digest)
+
+
+def _after_conflict(session: Session, actor: Actor, exc: IntegrityError, key: str | None,
+                    digest: str) -> AppointmentView:
+    """A unique key stopped the insert: a concurrent retry of the same request (answer it),
+    or a second appointment in the same department on the same day."""
+    if key is not None:
+        with transaction(session):
+            found = _replay(session, actor, key, digest)
+        if found is not None:
+            return found
+    text = str(exc.orig)
+    if "patient_dept_day" in text or "department_id" in text:
+        raise Conflict("SCHED-008", "the patient already has an appointment in this department on this day"
+                       " (同一科室同一天限约一次)", {"field": "patient_id"}) from exc
+    raise exc
+
+
+def _lock_patient(session: Session, patient_id: int) -> None:
+    """Take the patient's booking lock: a row created if missing, then updated, which holds
+    its row lock until the transaction ends (SQLite serialises every writer anyway)."""
+    dialect = session.get_bind().dialect.name
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(PatientLock)
+    session.execute(ins.values(patient_id=patient_id, bookings=0).on_conflict_do_nothing())
+    session.execute(update(PatientLock).where(PatientLock.patient_id == patient_id)
+                    .values(bookings=PatientLock.bookings + 1))
+
+
+def _check_patient_rules(session: Session, cfg: SchedulingSettings, *, patient_id: int, now: datetime,
+                         department_id: int | None, day: date, kind: str) -> None:
+    pending = session.scalar(select(func.count()).select_from(Appointment).where(
+        Appointment.patient_id == patient_id, Appointment.status.in_([s.value for s in d.PENDING]),
+        Appointment.starts_at > now)) or 0
+    if pending >= cfg.max_pending:
+        raise Conflict("SCHED-009", f"the patient already has {pending} appointments waiting; at most"
+                       f" {cfg.max_pending} may be pending at once", {"pending": pending})
+    since = now - timedelta(days=cfg.noshow_window_days)
+    noshows = session.scalar(select(func.count()).select_from(Appointment).where(
+        Appointment.patient_id == patient_id, Appointment.status == d.Status.NOSHOW.value,
+        Appointment.starts_at >= since)) or 0
+    if d.suspended(noshows, cfg.noshow_limit):
+        raise Conflict("SCHED-010", f"booking is suspended: {noshows} missed appointments in the last"
+                       f" {cfg.noshow_window_days} days (爽约{cfg.noshow_limit}次暂停预约)", {"noshows": noshows})
+    if kind == "clinic" and department_id is not None and session.scalar(select(Appointment.id).where(
+            Appointment.patient_id == patient_id, Appointment.department_id == department_id,
+            Appointment.day == day, Appointment.kind == "clinic",
+            Appointment.status.in_([s.value for s in d.LIVE])).limit(1)) is not None:
+        raise Conflict("SCHED-008", "the patient already has an appointment in this department on this day"
+                       " (同一科室同一天限约一次)", {"field": "patient_id"})
+
+
+def _times(cs: ClinicSession) -> d.SessionTimes:
+    return d.SessionTimes(cs.starts_at, cs.ends_at, cs.public_release_at, cs.referral_open_at, cs.release_back_at)
+
+
+def _check_referrer(session: Session, actor: Actor, org_id: int) -> None:
+    """§3.6: a reserved place is booked by a referrer in the hospital's alliance."""
+    if actor.system:
+        return
+    if Perm.APPOINTMENT_BOOK not in actor.perms() and Perm.PATIENT_WRITE not in actor.perms():
+        raise Forbidden("SCHED-006", "reserved places are booked by the referring doctor, not by the patient")
+    mine = [g.scope_id for g in actor.grants if g.scope_kind is ScopeKind.ORGANIZATION and g.scope_id]
+    mine += [actor.extra["org_id"]] if actor.extra.get("org_id") else []
+    if not any(o == org_id or registry_queries.share_alliance(session, o, org_id) for o in mine):
+        raise Forbidden("SCHED-006", "reserved places are for referrers in the hospital's alliance (医联体/医共体)")
+
+
+def _book(session: Session, actor: Actor, *, slot_id: int, patient_id: int, channel: str, key: str | None,
+          digest: str, referral_ref: str | None, now: datetime, status: str = "booked",
+          exam_code: str | None = None, exam_booking_id: int | None = None,
+          offer_expires_at: datetime | None = None, checked: bool = False) -> Appointment:
+    slot = session.get(Slot, slot_id)
+    if slot is None:
+        raise NotFound("SCHED-001", f"slot {slot_id} not found")
+    cs = session.get(ClinicSession, slot.session_id)
+    sched = session.get(Schedule, cs.schedule_id)
+    try:
+        patient_id = patients.resolve_patient_id(session, patient_id)
+    except NotFound as exc:
+        raise NotFound("SCHED-014", f"patient {patient_id} is not in the patient index (实名预约)",
+                       {"field": "patient_id"}) from exc
+    if not checked:
+        _check_patient_access(session, actor, AuditAction.CREATE, patient_id=patient_id, org_id=cs.org_id)
+        if _is_resident(actor) and channel not in ("web", "kiosk"):
+            raise Forbidden("SCHED-007", "residents book by web/app or at a kiosk", {"field": "channel"})
+    if cs.status != "open" or not sched.active:
+        raise Conflict("SCHED-004", f"this session is closed ({cs.stop_reason or 'stopped'})")
+    d.check_pool_open(slot.pool, now, _times(cs), released_back=cs.released_back)
+    if not (slot.pool == d.Pool.RESERVED.value and cs.released_back) and status != "proposed":
+        d.check_channel(slot.pool, channel, referral=referral_ref is not None)
+    if slot.pool == d.Pool.RESERVED.value and not cs.released_back and status != "proposed":
+        _check_referrer(session, actor, cs.org_id)
+    _lock_patient(session, patient_id)
+    _check_patient_rules(session, settings_of(session), patient_id=patient_id, now=now,
+                         department_id=cs.department_id, day=cs.day, kind=sched.kind)
+    taken = session.execute(update(Slot).where(Slot.id == slot_id, Slot.booked < Slot.capacity)
+                            .values(booked=Slot.booked + 1)).rowcount
+    if taken != 1:
+        raise Conflict("SCHED-002", f"slot {slot_id} is full; choose another time or join the waitlist",
+                       {"slot_id": slot_id, "session_id": cs.id})
+    row = Appointment(slot_id=slot_id, session_id=cs.id, schedule_id=cs.schedule_id, org_id=cs.org_id,
+                      department_id=cs.department_id, practitioner_id=cs.practitioner_id, kind=sched.kind,
+                      day=cs.day, starts_at=slot.starts_at, ends_at=slot.ends_at, patient_id=patient_id,
+                      booked_by=actor.username, channel=channel, pool=slot.pool, status=status,
+                      fee_class=sched.fee_class, referral_ref=referral_ref, exam_code=exam_code,
+                      exam_booking_id=exam_booking_id, idem_owner=_owner(actor) if key else None,
+                      idempotency_key=key, request_hash=digest if key else None,
+                      offer_expires_at=offer_expires_at)
+    session.add(row)
+    session.flush()
+    if status == "booked":
+        outbox.publish(session, "scheduling.appointment_booked", {"appointment_id": row.id})
+    return row
+
+
+# -- after booking --------------------------------------------------------------------------------
+
+def _load_for_change(session: Session, actor: Actor, appointment_id: int, action: AuditAction) -> Appointment:
+    row = queries.appointment(session, appointment_id, for_update=True)
+    _check_patient_access(session, actor, action, patient_id=row.patient_id, org_id=row.org_id,
+                          resource_id=row.id)
+    return row
+
+
+def _release_place(session: Session, row: Appointment) -> None:
+    session.execute(update(Slot).where(Slot.id == row.slot_id, Slot.booked > 0).values(booked=Slot.booked - 1))
+
+
+def cancel_appointment(session: Session, actor: Actor, appointment_id: int, *, reason: str,
+                       expected_version: int | None = None, now: datetime | None = None) -> AppointmentView:
+    """Cancel (退号) up to the deadline; the freed place goes to the first on the waitlist."""
+    now = now or utcnow()
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid("SCHED-011", "give the reason for the cancellation", {"field": "reason"})
+    with transaction(session):
+        row = _load_for_change(session, actor, appointment_id, AuditAction.UPDATE)
+        if expected_version is not None and row.version != expected_version:
+            from ..errors import PreconditionFailed
+
+            raise PreconditionFailed("SCHED-028", f"appointment {row.id} is at version {row.version}, not"
+                                     f" {expected_version}", {"version": row.version})
+        d.check_transition(row.status, d.Status.CANCELLED)
+        cfg = settings_of(session)
+        if row.status == d.Status.BOOKED.value and not actor.system:
+            deadline = d.cancel_deadline(row.starts_at, cfg.cancel_before_hours if _is_resident(actor) else 0)
+            if now > deadline:
+                raise Conflict("SCHED-011", f"appointments can be cancelled until {deadline.isoformat()}",
+                               {"deadline": deadline.isoformat()})
+        _cancel(session, row, reason=reason[:300], now=now)
+        return queries.appointment_views(session, [row], unmasked=actor.can(Perm.PII_UNMASKED))[0]
+
+
+def _cancel(session: Session, row: Appointment, *, reason: str, now: datetime, offer: bool = True) -> None:
+    was = row.status
+    row.status = d.Status.CANCELLED.value
+    row.cancel_reason = reason
+    row.cancelled_at = now
+    _release_place(session, row)
+    session.flush()
+    if was == d.Status.PROPOSED.value:
+        session.execute(update(WaitlistEntry).where(WaitlistEntry.appointment_id == row.id)
+                        .values(status="expired"))
+    else:
+        outbox.publish(session, "scheduling.appointment_cancelled", {"appointment_id": row.id})
+    if offer:
+        offer_next(session, row.slot_id, now=now)
+
+
+def offer_next(session: Session, slot_id: int, *, now: datetime) -> int | None:
+    """Offer a freed place to the first patient waiting for its session: the place is held
+    for them as a ``proposed`` appointment until the offer expires. Returns its id."""
+    slot = session.get(Slot, slot_id, populate_existing=True)
+    cs = session.get(ClinicSession, slot.session_id)
+    if cs.status != "open" or now >= cs.starts_at or slot.booked >= slot.capacity:
+        return None
+    if slot.pool == d.Pool.RESERVED.value and not cs.released_back:
+        return None  # a reserved place stays for referrals until it is released back
+    cfg = settings_of(session)
+    for entry in session.scalars(select(WaitlistEntry).where(WaitlistEntry.session_id == cs.id,
+                                                             WaitlistEntry.status == "waiting")
+                                 .order_by(WaitlistEntry.id).with_for_update()):
+        try:
+            with session.begin_nested():
+                row = _book(session, Actor.system_actor("waitlist"), slot_id=slot_id, patient_id=entry.patient_id,
+                            channel=entry.channel, key=None, digest="", referral_ref=None, now=now,
+                            status=d.Status.PROPOSED.value, checked=True,
+                            offer_expires_at=min(cs.starts_at, now + timedelta(minutes=cfg.waitlist_offer_minutes)))
+        except (Conflict, IntegrityError):
+            entry.status = "withdrawn"  # the patient booked elsewhere that day, or is suspended
+            continue
+        entry.status, entry.appointment_id = "offered", row.id
+        outbox.publish(session, "scheduling.waitlist_offered", {"appointment_id": row.id})
+        return row.id
+    return None
+
+
+def accept_offer(session: Session, actor: Actor, appointment_id: int, *, now: datetime | None = None
+                 ) -> AppointmentView:
+    now = now or utcnow()
+    with transaction(session):
+        row = _load_for_change(session, actor, appointment_id, AuditAction.UPDATE)
+        d.check_transition(row.status, d.Status.BOOKED)
+        if row.offer_expires_at is not None and now > row.offer_expires_at:
+            raise Conflict("SCHED-020", "this waitlist offer has expired")
+        row.status = d.Status.BOOKED.value
+        row.offer_expires_at = None
+        session.execute(update(WaitlistEntry).where(WaitlistEntry.appointment_id == row.id).values(status="booked"))
+        session.flush()
+        outbox.publish(session, "scheduling.appointment_booked", {"appointment_id": row.id})
+        return queries.appointment_views(session, [row], unmasked=actor.can(Perm.PII_UNMASKED))[0]
+
+
+def check_in(session: Session, actor: Actor, appointment_id: int, *, now: datetime | None = None) -> AppointmentView:
+    """签到: on the day of the appointment, until its session ends."""
+    now = now or utcnow()
+    with transaction(session):
+        row = _load_for_change(session, actor, appointment_id, AuditAction.UPDATE)
+        d.check_transition(row.status, d.Status.ARRIVED)
+        cs = session.get(ClinicSession, row.session_id)
+        if local_day(session, now) != row.day or now > cs.ends_at:
+            raise Conflict("SCHED-021", f"check-in is on {row.day.isoformat()}, before the session ends")
+        row.status, row.checked_in_at = d.Status.ARRIVED.value, now
+        session.flush()
+        return queries.appointment_views(session, [row], unmasked=actor.can(Perm.PII_UNMASKED))[0]
+
+
+def complete_appointment(session: Session, actor: Actor, appointment_id: int) -> AppointmentView:
+    """The doctor has seen the patient (接诊完成)."""
+    with transaction(session):
+        row = queries.appointment(session, appointment_id, for_update=True)
+        access.check(session, actor, Perm.APPOINTMENT_BOOK, AuditAction.UPDATE, resource_type="Appointment",
+                     resource_id=row.id, org_id=row.org_id, patient_id=row.patient_id)
+        d.check_transition(row.status, d.Status.FULFILLED)
+        row.status = d.Status.FULFILLED.value
+        session.flush()
+        return queries.appointment_views(session, [row], unmasked=actor.can(Perm.PII_UNMASKED))[0]
+
+
+def get_appointment(session: Session, actor: Actor, appointment_id: int) -> AppointmentView:
+    with transaction(session):
+        row = queries.appointment(session, appointment_id)
+        _check_patient_access(session, actor, AuditAction.VIEW, patient_id=row.patient_id, org_id=row.org_id,
+                              resource_id=row.id)
+        return queries.appointment_views(session, [row], unmasked=actor.can(Perm.PII_UNMASKED))[0]
+
+
+# -- the waitlist -----------------------------------------------------------------------------------
+
+@dataclass
+class WaitlistView:
+    id: int
+    session_id: int
+    patient_id: int
+    status: str
+    position: int
+    appointment_id: int | None
+
+
+def join_waitlist(session: Session, actor: Actor, *, session_id: int, patient_id: int, channel: str,
+                  now: datetime | None = None) -> WaitlistView:
+    """候补: when a session's public places are all taken."""
+    now = now or utcnow()
+    if channel not in d.CHANNELS:
+        raise Invalid("SCHED-007", f"channel: one of {list(d.CHANNELS)}", {"field": "channel"})
+    with transaction(session):
+        cs = queries.clinic_session(session, session_id)
+        patient_id = patients.resolve_patient_id(session, patient_id)
+        _check_patient_access(session, actor, AuditAction.CREATE, patient_id=patient_id, org_id=cs.org_id)
+        if cs.status != "open" or now >= cs.starts_at:
+            raise Conflict("SCHED-004", "this session is closed or has started")
+        d.check_pool_open(channel, now, _times(cs), released_back=cs.released_back)
+        free = session.scalar(select(func.sum(Slot.capacity - Slot.booked)).where(
+            Slot.session_id == cs.id, Slot.pool != d.Pool.RESERVED.value)) or 0
+        if free > 0:
+            raise Conflict("SCHED-018", f"{free} places of this session are still free; book one instead")
+        _lock_patient(session, patient_id)
+        if session.scalar(select(WaitlistEntry.id).where(WaitlistEntry.session_id == cs.id,
+                                                         WaitlistEntry.patient_id == patient_id,
+                                                         WaitlistEntry.status.in_(["waiting", "offered"]))):
+            raise Conflict("SCHED-019", "the patient is already on this session's waitlist")
+        entry = WaitlistEntry(session_id=cs.id, patient_id=patient_id, requested_by=actor.username,
+                              channel=channel, status="waiting")
+        session.add(entry)
+        session.flush()
+        return _waitlist_view(session, entry)
+
+
+def _waitlist_view(session: Session, entry: WaitlistEntry) -> WaitlistView:
+    ahead = session.scalar(select(func.count()).select_from(WaitlistEntry).where(
+        WaitlistEntry.session_id == entry.session_id, WaitlistEntry.status == "waiting",
+        WaitlistEntry.id < entry.id)) or 0
+    return WaitlistView(entry.id, entry.session_id, entry.patient_id, entry.status, ahead + 1, entry.appointment_id)
+
+
+def leave_waitlist(session: Session, actor: Actor, entry_id: int) -> None:
+    with transaction(session):
+        entry = session.get(WaitlistEntry, entry_id, with_for_update=True)
+        if entry is None:
+            raise NotFound("SCHED-019", f"waitlist entry {entry_id} not found")
+        cs = queries.clinic_session(session, entry.session_id)
+        _check_patient_access(session, actor, AuditAction.UPDATE, patient_id=entry.patient_id, org_id=cs.org_id)
+        if entry.status != "waiting":
+            raise Conflict("SCHED-019", f"this waitlist entry is {entry.status}")
+        entry.status = "withdrawn"
+
+
+def waitlist_of(session: Session, actor: Actor, *, patient_ids: list[int]) -> list[WaitlistView]:
+    with transaction(session):
+        rows = session.scalars(select(WaitlistEntry).where(WaitlistEntry.patient_id.in_(patient_ids or [-1]),
+                                                           WaitlistEntry.status.in_(["waiting", "offered"]))
+                               .order_by(WaitlistEntry.id))
+        return [_waitlist_view(session, e) for e in rows]
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+def my_appointments(session: Session, actor: Actor, *, upcoming_only: bool = False,
+                    now: datetime | None = None, limit: int = 100) -> list[AppointmentView]:
+    """A resident's appointments and those of the family members they book for."""
+    with transaction(session):
+        ids = own_patient_ids(session, actor)
+        if not ids:
+            return []
+        access.check(session, actor, Perm.SELF_RECORD, AuditAction.SEARCH, resource_type="Appointment",
+                     detail={"patients": len(ids)})
+        stmt = select(Appointment).where(Appointment.patient_id.in_(ids))
+        if upcoming_only:
+            stmt = stmt.where(Appointment.starts_at >= (now or utcnow()) - timedelta(hours=12))
+        rows = list(session.scalars(stmt.order_by(Appointment.starts_at.desc()).limit(limit)))
+        return queries.appointment_views(session, rows, unmasked=True)
+
+
+def patient_appointments(session: Session, actor: Actor, patient_id: int, *, limit: int = 100
+                         ) -> list[AppointmentView]:
+    with transaction(session):
+        pid = patients.resolve_patient_id(session, patient_id)
+        access.check(session, actor, Perm.PATIENT_READ, AuditAction.SEARCH, resource_type="Appointment",
+                     patient_id=pid)
+        rows = list(session.scalars(select(Appointment).where(Appointment.patient_id == pid)
+                                    .order_by(Appointment.starts_at.desc()).limit(limit)))
+        return queries.appointment_views(session, rows, unmasked=actor.can(Perm.PII_UNMASKED))
+
+
+@dataclass
+class AppointmentQuery:
+    patient_id: int | None = None
+    org_id: int | None = None
+    practitioner_id: int | None = None
+    schedule_id: int | None = None
+    status: str | None = None
+    day_from: date | None = None
+    day_to: date | None = None
+    slot_id: int | None = None
+
+
+def search_appointments(session: Session, actor: Actor, q: AppointmentQuery, *, offset: int = 0,
+                        limit: int = 50) -> list[AppointmentView]:
+    """Staff search (FHIR Appointment?...): by patient (care relationship checked), or by
+    facility, practitioner or schedule within the actor's booking scope."""
+    with transaction(session):
+        stmt = select(Appointment)
+        if q.patient_id is not None:
+            pid = patients.resolve_patient_id(session, q.patient_id)
+            access.check(session, actor, Perm.PATIENT_READ, AuditAction.SEARCH, resource_type="Appointment",
+                         patient_id=pid)
+            stmt = stmt.where(Appointment.patient_id == pid)
+        else:
+            access.check(session, actor, Perm.APPOINTMENT_BOOK, AuditAction.SEARCH, resource_type="Appointment",
+                         org_id=q.org_id)
+            scope = access.scope_org_ids(session, actor, Perm.APPOINTMENT_BOOK)
+            if scope is not None:
+                stmt = stmt.where(Appointment.org_id.in_(scope or {-1}))
+        for column, value in ((Appointment.org_id, q.org_id), (Appointment.practitioner_id, q.practitioner_id),
+                              (Appointment.schedule_id, q.schedule_id), (Appointment.status, q.status),
+                              (Appointment.slot_id, q.slot_id)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if q.day_from is not None:
+            stmt = stmt.where(Appointment.day >= q.day_from)
+        if q.day_to is not None:
+            stmt = stmt.where(Appointment.day <= q.day_to)
+        rows = list(session.scalars(stmt.order_by(Appointment.starts_at, Appointment.id).offset(offset).limit(limit)))
+        return queries.appointment_views(session, rows, unmasked=actor.can(Perm.PII_UNMASKED))
+
+
+@dataclass
+class DayListEntry:
+    number: int  # the patient's queue number in the session (就诊序号)
+    appointment: AppointmentView
+
+
+def day_list(session: Session, actor: Actor, *, day: date, practitioner_id: int | None = None,
+             schedule_id: int | None = None, org_id: int | None = None) -> list[DayListEntry]:
+    """The doctor's list for a day: live appointments in time order, numbered per session."""
+    if practitioner_id is None and schedule_id is None:
+        raise Invalid("SCHED-029", "give a practitioner or a schedule", {"field": "practitioner_id"})
+    with transaction(session):
+        stmt = select(Appointment).where(Appointment.day == day, Appointment.status.in_(
+            [d.Status.BOOKED.value, d.Status.ARRIVED.value, d.Status.FULFILLED.value, d.Status.NOSHOW.value]))
+        if practitioner_id is not None:
+            stmt = stmt.where(Appointment.practitioner_id == practitioner_id)
+        if schedule_id is not None:
+            stmt = stmt.where(Appointment.schedule_id == schedule_id)
+        if org_id is not None:
+            stmt = stmt.where(Appointment.org_id == org_id)
+        rows = list(session.scalars(stmt.order_by(Appointment.starts_at, Appointment.id)))
+        orgs = {r.org_id for r in rows}
+        if not actor.system and not orgs and actor.practitioner_id != practitioner_id:
+            access.check(session, actor, Perm.APPOINTMENT_BOOK, AuditAction.SEARCH, resource_type="Appointment",
+                         org_id=org_id)
+        for o in sorted(orgs):
+            access.check(session, actor, Perm.APPOINTMENT_BOOK, AuditAction.SEARCH, resource_type="Appointment",
+                         org_id=o, detail={"day_list": day.isoformat()})
+        views = queries.appointment_views(session, rows, unmasked=actor.can(Perm.PII_UNMASKED))
+        numbers: dict[int, int] = {}
+        out = []
+        for v in views:
+            numbers[v.session_id] = numbers.get(v.session_id, 0) + 1
+            out.append(DayListEntry(numbers[v.session_id], v))
+        return out
+
+
+@dataclass
+class SlotQuery:
+    org_id: int | None = None
+    department_id: int | None = None
+    practitioner_id: int | None = None
+    schedule_id: int | None = None
+    session_id: int | None = None
+    exam_kind: str | None = None
+    kind: str | None = None
+    day_from: date | None = None
+    day_to: date | None = None
+    pool: str | None = None  # a channel, or "reserved"
+    free_only: bool = True
+
+
+def find_slots(session: Session, actor: Actor, q: SlotQuery, *, now: datetime | None = None, offset: int = 0,
+               limit: int = 200) -> list[SlotView]:
+    """Places by facility, department, doctor, equipment kind and date (号源查询); public
+    information, open to every user who is logged in."""
+    now = now or utcnow()
+    with transaction(session):
+        access.check(session, actor, Perm.REGISTRY_READ, AuditAction.SEARCH, resource_type="Slot",
+                     audit_success=False)
+        stmt = queries.slot_select().where(ClinicSession.status == "open", Slot.starts_at > now)
+        if q.kind or q.exam_kind:
+            stmt = stmt.join(Schedule, Schedule.id == ClinicSession.schedule_id)
+            if q.kind:
+                stmt = stmt.where(Schedule.kind == q.kind)
+            if q.exam_kind:
+                stmt = stmt.where(Schedule.exam_kind == q.exam_kind)
+        for column, value in ((ClinicSession.org_id, q.org_id), (ClinicSession.department_id, q.department_id),
+                              (ClinicSession.practitioner_id, q.practitioner_id),
+                              (ClinicSession.schedule_id, q.schedule_id), (ClinicSession.id, q.session_id)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if q.day_from is not None:
+            stmt = stmt.where(ClinicSession.day >= q.day_from)
+        if q.day_to is not None:
+            stmt = stmt.where(ClinicSession.day <= q.day_to)
+        if q.pool is not None:
+            stmt = stmt.where(Slot.pool == q.pool) if q.pool == d.Pool.RESERVED.value else stmt.where(
+                (Slot.pool == q.pool) | ((Slot.pool == d.Pool.RESERVED.value) & ClinicSession.released_back))
+        if q.free_only:
+            stmt = stmt.where(Slot.booked < Slot.capacity)
+        return queries.slot_rows(session, stmt.order_by(Slot.starts_at, Slot.id).offset(offset).limit(limit))
+
+
+def get_slot(session: Session, actor: Actor, slot_id: int) -> SlotView:
+    with transaction(session):
+        access.check(session, actor, Perm.REGISTRY_READ, AuditAction.VIEW, resource_type="Slot",
+                     audit_success=False)
+        return queries.get_slot(session, slot_id)
+
+
+def timeline_entries(session: Session, actor: Actor, family: set[int]):
+    """The patient timeline's share: appointments, newest first."""
+    from ..patients.queries import TimelineEntry
+
+    rows = session.scalars(select(Appointment).where(Appointment.patient_id.in_(family))
+                           .order_by(Appointment.starts_at.desc()).limit(100))
+    return [TimelineEntry(a.starts_at, "appointment", a.org_id, a.patient_id,
+                          {"status": a.status, "kind": a.kind, "appointment_id": a.id}) for a in rows]
+
+
+patients.register_timeline_source(timeline_entries)
