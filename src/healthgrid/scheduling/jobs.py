@@ -91,10 +91,10 @@ def on_stopped(session: Session, payload: dict[str, Any]) -> None:
 
 def on_offered(session: Session, payload: dict[str, Any]) -> None:
     appt = _appointment(session, payload)
-    if appt is None or appt.offer_expires_at is None:
+    if appt is None or "until" not in payload:
         return
     zh, en = _describe(session, appt)
-    until = _when(session, appt.offer_expires_at)
+    until = _when(session, datetime.fromisoformat(payload["until"]))
     _note(session, "scheduling.waitlist_offered", appt, ("候补成功，请确认", "A place is free: confirm it"),
           (f"{zh} 有空余号源为您保留至 {until}，请及时确认。",
            f"A place at {en} is held for you until {until}; confirm it."))

@@ -213,6 +213,16 @@ def book_appointment(session: Session, actor: Actor, *, slot_id: int, patient_id
             return queries.appointment_views(session, [row], unmasked=actor.can(Perm.PII_UNMASKED))[0]
     except IntegrityError as exc:
         return _after_conflict(session, actor, exc, key, digest)
+    except Conflict:
+        # A retry that waited on the patient's lock behind its own first attempt meets that
+        # booking as "same department, same day" (or the slot it filled as full): answer it.
+        found = None
+        if key is not None:
+            with transaction(session):
+                found = _replay(session, actor, key, digest)
+        if found is None:
+            raise
+        return found
 
 
 def _after_conflict(session: Session, actor: Actor, exc: IntegrityError, key: str | None,
@@ -405,7 +415,8 @@ def offer_next(session: Session, slot_id: int, *, now: datetime) -> int | None:
             entry.status = "withdrawn"  # the patient booked elsewhere that day, or is suspended
             continue
         entry.status, entry.appointment_id = "offered", row.id
-        outbox.publish(session, "scheduling.waitlist_offered", {"appointment_id": row.id})
+        outbox.publish(session, "scheduling.waitlist_offered", {"appointment_id": row.id,
+                                                                "until": row.offer_expires_at.isoformat()})
         return row.id
     return None
 
