@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from tests.factories import SYS, make_patient, make_small_region, resident_id
@@ -25,8 +26,13 @@ class Clinic:
     patients: list
 
 
+def local_today() -> date:
+    """Today in Shanghai: tests through HTTP run on the real clock."""
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
 def make_clinic(session, *, per_slot: int = 1, reserve_ratio: float = 0.3, prefix: str = "91", patients: int = 3,
-                channel_shares=None, open_days_ahead: int = 7, **kw) -> Clinic:
+                channel_shares=None, open_days_ahead: int = 7, today: date = TODAY, **kw) -> Clinic:
     region = make_small_region(session, prefix=prefix)
     dept = registry.add_department(session, SYS, org_id=region.county_hospital.id, code="03")
     templates = [schedules.TemplateIn(weekday=w, part="am", start="08:00", end="10:00", slot_minutes=30,
@@ -34,7 +40,7 @@ def make_clinic(session, *, per_slot: int = 1, reserve_ratio: float = 0.3, prefi
     sched = schedules.create_schedule(session, SYS, schedules.ScheduleIn(
         org_id=region.county_hospital.id, name="心内科 张晓明 专家门诊", kind="clinic", fee_class="expert",
         department_id=dept.id, practitioner_id=region.doctor.id, reserve_ratio=reserve_ratio,
-        open_days_ahead=open_days_ahead, channel_shares=channel_shares, templates=templates, **kw), today=TODAY)
+        open_days_ahead=open_days_ahead, channel_shares=channel_shares, templates=templates, **kw), today=today)
     people = [make_patient(session, region, name=name, sex="F" if i % 2 else "M",
                            id_number=resident_id(date(1960 + i, 1, 2), seq=101 + i * 2 + (i % 2)),
                            born=date(1960 + i, 1, 2)).patient

@@ -25,7 +25,8 @@ def test_split_spreads_reserved_places_over_the_session_and_channels_by_share():
     pools = d.split_pools(40, 0.3, {"web": 0.6, "phone": 0.2, "kiosk": 0.1, "window": 0.1})
     assert len(pools) == 40
     assert pools.count("reserved") == 12
-    assert {p: pools.count(p) for p in d.CHANNELS} == {"web": 17, "phone": 5, "kiosk": 3, "window": 3}  # 28 public: 16.8, 5.6, 2.8, 2.8
+    # 28 public places by share: 16.8, 5.6, 2.8, 2.8 -> floors 16, 5, 2, 2, remainders to web, kiosk, window
+    assert {p: pools.count(p) for p in d.CHANNELS} == {"web": 17, "phone": 5, "kiosk": 3, "window": 3}
     # reserved places in both halves of the session, not bunched at the start
     assert "reserved" in pools[:20] and "reserved" in pools[20:]
 
@@ -142,7 +143,8 @@ def test_the_catalogue_loads_and_its_rules_name_known_items():
 
 
 def test_several_exams_fit_in_one_trip_with_fasting_exams_first_in_the_morning():
-    plan = exams.plan_exams(CAT, ["CT-PLAIN", "US-ABD", "ECG"], _all(["CT-PLAIN", "US-ABD", "ECG"], [MON, MON + timedelta(1)]))
+    codes = ["CT-PLAIN", "US-ABD", "ECG"]
+    plan = exams.plan_exams(CAT, codes, _all(codes, [MON, MON + timedelta(1)]))
     assert plan.trips == 1
     assert plan.order[0] == "US-ABD" and plan.assignments["US-ABD"].part == "am"
     assert not exams.violations(CAT, plan.assignments)

@@ -7,6 +7,9 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from tests.conftest import make_settings
+from tests.factories import SYS, resident_id
+from tests.scheduling.conftest import NOW, TODAY, make_clinic, tomorrow_slots
 
 from healthgrid.errors import Conflict, Forbidden, Invalid
 from healthgrid.jobs import HANDLERS
@@ -19,9 +22,6 @@ from healthgrid.scheduling.models import Appointment, Slot
 from healthgrid.security import ALL_SETTINGS_KEY
 from healthgrid.security import service as security
 from healthgrid.security.domain import Actor
-from tests.conftest import make_settings
-from tests.factories import SYS, resident_id
-from tests.scheduling.conftest import NOW, TODAY, make_clinic, tomorrow_slots
 
 TOMORROW = TODAY + timedelta(days=1)
 

@@ -80,6 +80,31 @@ TABLE: dict[tuple[str, str], str | Perm] = {
     ("POST", "/api/patients/reviews/{review_id}/decision"): Perm.PATIENT_MERGE,
     ("POST", "/api/patients/merges"): Perm.PATIENT_MERGE,
     ("POST", "/api/patients/merges/{merge_id}/unmerge"): Perm.PATIENT_MERGE,
+    # scheduling: places and schedules are public to every user; booking for a patient needs
+    # appointment.book at the facility (or a care relationship); a resident books for self.
+    ("GET", "/api/scheduling/slots"): Perm.REGISTRY_READ,
+    ("GET", "/api/scheduling/slots/{slot_id}"): Perm.REGISTRY_READ,
+    ("GET", "/api/scheduling/schedules"): Perm.REGISTRY_READ,
+    ("GET", "/api/scheduling/schedules/{schedule_id}"): Perm.REGISTRY_READ,
+    ("GET", "/api/scheduling/schedules/{schedule_id}/sessions"): Perm.REGISTRY_READ,
+    ("POST", "/api/scheduling/schedules"): Perm.SCHEDULE_MANAGE,
+    ("PUT", "/api/scheduling/schedules/{schedule_id}/templates"): Perm.SCHEDULE_MANAGE,
+    ("POST", "/api/scheduling/closures"): Perm.SCHEDULE_MANAGE,
+    ("POST", "/api/scheduling/appointments"): Perm.APPOINTMENT_BOOK,
+    ("GET", "/api/scheduling/appointments"): Perm.APPOINTMENT_BOOK,
+    ("GET", "/api/scheduling/appointments/mine"): ANY,
+    ("GET", "/api/scheduling/appointments/{appointment_id}"): RECORD_READ,
+    ("POST", "/api/scheduling/appointments/{appointment_id}/cancel"): Perm.APPOINTMENT_BOOK,
+    ("POST", "/api/scheduling/appointments/{appointment_id}/check-in"): Perm.APPOINTMENT_BOOK,
+    ("POST", "/api/scheduling/appointments/{appointment_id}/complete"): Perm.APPOINTMENT_BOOK,
+    ("POST", "/api/scheduling/appointments/{appointment_id}/accept"): Perm.APPOINTMENT_BOOK,
+    ("GET", "/api/scheduling/day-list"): Perm.APPOINTMENT_BOOK,
+    ("POST", "/api/scheduling/waitlist"): Perm.APPOINTMENT_BOOK,
+    ("DELETE", "/api/scheduling/waitlist/{entry_id}"): Perm.APPOINTMENT_BOOK,
+    ("POST", "/api/scheduling/family"): Perm.SELF_RECORD,
+    ("GET", "/api/scheduling/family"): ANY,
+    ("POST", "/api/scheduling/exam-plans"): Perm.APPOINTMENT_BOOK,
+    ("POST", "/api/scheduling/exam-bookings"): Perm.APPOINTMENT_BOOK,
 }
 
 
@@ -118,11 +143,16 @@ def _fill(world, session, method, path, n):
     audit_id = session.scalar(select(AuditEvent.id).where(AuditEvent.break_glass.is_not(None))
                               .order_by(AuditEvent.id.desc()))
     values = _patients(session, r) if path.startswith("/api/patients") else {}
+    values |= _scheduling(session, r) if path.startswith("/api/scheduling") else {}
     values |= {"resource_type": "Organization", "resource_id": str(r.county_hospital.id), "token_id": token,
               "user_id": target.id, "grant_id": grant_id, "audit_id": audit_id, "code": r.county.code,
               "org_id": r.county_hospital.id, "alliance_id": r.alliance.id, "practitioner_id": r.doctor.id}
     values["operation"] = "match"
     url = path.format(**values)
+    if path.endswith("/day-list"):
+        url += f"?day={values['day']}&practitioner_id={r.doctor.id}"
+    elif path.endswith("/sessions"):
+        url += f"?day_from={values['day']}&day_to={values['day']}"
     bodies = {
         "/api/security/me/password": {"old_password": PASSWORD, "new_password": "An0ther-Passw0rd!"},
         "/api/security/me/tokens": {"name": "mine"},
@@ -157,6 +187,22 @@ def _fill(world, session, method, path, n):
         "/api/patients/merges": {"survivor_id": values.get("patient_id"), "loser_id": values.get("other_id"),
                                  "reason": "same man"},
         "/api/patients/merges/{merge_id}/unmerge": {"reason": "two men"},
+        "/api/scheduling/appointments": {"slot_id": values.get("slot_id"), "patient_id": values.get("patient_id"),
+                                         "channel": "phone"},
+        "/api/scheduling/appointments/{appointment_id}/cancel": {"reason": "改期"},
+        "/api/scheduling/schedules": {"org_id": r.county_hospital.id, "name": f"门诊{n}",
+                                      "department_id": values.get("department_id"),
+                                      "templates": [{"weekday": 0, "part": "am", "start": "08:00", "end": "09:00"}]},
+        "/api/scheduling/schedules/{schedule_id}/templates": {"templates": [
+            {"weekday": 1, "part": "pm", "start": "14:00", "end": "15:00"}]},
+        "/api/scheduling/closures": {"org_id": r.county_hospital.id, "day": values.get("later"), "kind": "stop",
+                                     "reason": "医生外出", "schedule_id": values.get("schedule_id")},
+        "/api/scheduling/waitlist": {"session_id": values.get("full_session_id"),
+                                     "patient_id": values.get("patient_id"), "channel": "phone"},
+        "/api/scheduling/family": {"name": "王建国", "id_number": "110101195001020011", "relationship": "parent"},
+        "/api/scheduling/exam-plans": {"org_id": r.county_hospital.id, "exams": ["ECG"]},
+        "/api/scheduling/exam-bookings": {"org_id": r.county_hospital.id, "exams": ["ECG"],
+                                          "patient_id": values.get("patient_id")},
     }
     return url, bodies.get(path)
 
@@ -180,6 +226,38 @@ def _patients(session, r) -> dict:
     other = register("陈萍", "13788889999", r.county_hospital)
     return {"patient_id": first.patient.id, "review_id": twin.reviews[0], "merge_id": merge_id,
             "other_id": other.patient.id}
+
+
+def _scheduling(session, r) -> dict:
+    """A clinic schedule at county A's hospital with its sessions open, a patient with an
+    appointment tomorrow, and a full session with someone on its waitlist."""
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from healthgrid.patients import service as patients
+    from healthgrid.registry import service as registry
+    from healthgrid.scheduling import schedules
+    from healthgrid.scheduling import service as booking
+
+    dept = registry.add_department(session, SYS, org_id=r.county_hospital.id, code="04")
+    sched = schedules.create_schedule(session, SYS, schedules.ScheduleIn(
+        org_id=r.county_hospital.id, name="外科门诊", department_id=dept.id, reserve_ratio=0.0,
+        channel_shares={"phone": 1.0}, templates=[schedules.TemplateIn(w, "am", "08:00", "09:00", 30)
+                                                  for w in range(7)]))
+    people = [patients.register_patient(session, SYS, org_id=r.county_hospital.id, data=patients.PatientIn(
+        name=name, sex="M", birth_date=date(1950, 1, 2 + i), phone=f"1372222000{i}")).patient.id
+        for i, name in enumerate(["周国强", "吴建华", "郑德明"])]
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1)
+    slots = booking.find_slots(session, SYS, booking.SlotQuery(schedule_id=sched.id, day_from=day, day_to=day))
+    appt = booking.book_appointment(session, SYS, slot_id=slots[0].id, patient_id=people[0], channel="phone")
+    booking.book_appointment(session, SYS, slot_id=slots[1].id, patient_id=people[1], channel="phone")
+    entry = booking.join_waitlist(session, SYS, session_id=appt.session_id, patient_id=people[2], channel="phone")
+    later = day + timedelta(days=1)
+    free = booking.find_slots(session, SYS, booking.SlotQuery(schedule_id=sched.id, day_from=later, day_to=later))
+    session.commit()
+    return {"slot_id": free[0].id, "patient_id": people[2], "appointment_id": appt.id, "schedule_id": sched.id,
+            "entry_id": entry.id, "full_session_id": appt.session_id, "department_id": dept.id,
+            "day": day.isoformat(), "later": (day + timedelta(days=2)).isoformat()}
 
 
 def _allowed(need, role: Role) -> bool:

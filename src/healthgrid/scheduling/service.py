@@ -72,7 +72,10 @@ def _check_patient_access(session: Session, actor: Actor, action: AuditAction, *
     if Perm.SELF_RECORD in actor.perms():
         return access.check(session, actor, Perm.SELF_RECORD, action, org_id=org_id,
                             person_key=patients.person_key_of(session, patient_id), **where).basis
-    return access.check(session, actor, Perm.PATIENT_WRITE, action, org_id=org_id, **where).basis
+    # Reading needs what reading the record needs (a care relationship, a population role);
+    # changing it what writing the record needs.
+    perm = Perm.PATIENT_READ if action in (AuditAction.VIEW, AuditAction.SEARCH) else Perm.PATIENT_WRITE
+    return access.check(session, actor, perm, action, org_id=org_id, **where).basis
 
 
 def _proxy_relationship(session: Session, actor: Actor, patient_id: int) -> str | None:
@@ -137,8 +140,9 @@ def add_proxy(session: Session, actor: Actor, *, name: str, id_number: str, rela
     if relationship not in KIN_RELATIONSHIPS:
         raise Invalid("SCHED-024", f"relationship: one of {sorted(KIN_RELATIONSHIPS)}", {"field": "relationship"})
     with transaction(session):
-        if actor.user_id is None or Perm.SELF_RECORD not in actor.perms():
-            raise Forbidden("SCHED-014", "only a resident's own account registers family members to book for")
+        # Only a resident's own account registers family members to book for.
+        access.check(session, actor, Perm.SELF_RECORD, AuditAction.CREATE, resource_type="Proxy",
+                     audit_success=False)
         pid = patients.patient_of_id_number(session, id_number)
         names = patients.patient_names(session, [pid]) if pid is not None else {}
         if pid is None or names.get(pid, "").strip() != name.strip():
