@@ -276,6 +276,13 @@ def test_stop_clinic_cancels_notifies_and_offers_other_times(session, clinic):
     body = notifications.messages_to(session, "patient", clinic.patients[0].id)[-1].body["zh"]
     assert "停诊" in body or "医生外出会诊" in body
     assert "可改约" in body
+    options = service.rebooking_choices(session, SYS, appt.id, now=NOW)
+    assert options and all(o.department_id == clinic.department_id and o.day > TOMORROW for o in options)
+    moved = service.rebook_appointment(session, SYS, appt.id, slot_id=options[0].id, now=NOW)
+    assert moved.status == "booked" and moved.patient_id == clinic.patients[0].id and moved.channel == "web"
+    with pytest.raises(Conflict) as err:  # an appointment the patient cancelled is booked anew instead
+        service.rebook_appointment(session, SYS, moved.id, slot_id=options[-1].id, now=NOW)
+    assert err.value.code == "SCHED-030"
 
 
 def test_a_holiday_is_not_opened(session):

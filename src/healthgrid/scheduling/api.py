@@ -59,6 +59,27 @@ class AppointmentOut(BaseModel):
     version: int
 
 
+class SlotOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    session_id: int
+    schedule_id: int
+    org_id: int
+    department_id: int | None
+    practitioner_id: int | None
+    day: date
+    part: str
+    starts_at: datetime
+    ends_at: datetime
+    pool: str
+    capacity: int
+    booked: int
+    free: int
+    session_status: str
+    released_back: bool
+    public_release_at: datetime
+
+
 class AppointmentList(BaseModel):
     items: list[AppointmentOut]
 
@@ -124,6 +145,28 @@ def complete(appointment_id: RowId, session: SessionDep, actor: ActorDep):
     return service.complete_appointment(session, actor, appointment_id)
 
 
+class RebookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    slot_id: Id
+
+
+@router.post("/appointments/{appointment_id}/rebook", response_model=AppointmentOut,
+             status_code=status.HTTP_201_CREATED)
+def rebook(appointment_id: RowId, body: RebookIn, response: Response, session: SessionDep, actor: ActorDep,
+           key: IdemKey = None):
+    """改约: a new place for an appointment a stop-clinic notice cancelled."""
+    view = service.rebook_appointment(session, actor, appointment_id, slot_id=body.slot_id, idempotency_key=key)
+    if view.replayed:
+        response.status_code = status.HTTP_200_OK
+    return view
+
+
+@router.get("/appointments/{appointment_id}/rebooking-options", response_model=list[SlotOut])
+def rebooking_options(appointment_id: RowId, session: SessionDep, actor: ActorDep):
+    """Free places in the same department after a stop-clinic notice."""
+    return service.rebooking_choices(session, actor, appointment_id)
+
+
 @router.post("/appointments/{appointment_id}/accept", response_model=AppointmentOut)
 def accept(appointment_id: RowId, session: SessionDep, actor: ActorDep):
     """Take the place a waitlist offer holds (proposed -> booked)."""
@@ -140,27 +183,6 @@ def day_list(session: SessionDep, actor: ActorDep, day: date, practitioner_id: O
              schedule_id: OptId = None, org_id: OptId = None):
     return [{"number": e.number, "appointment": e.appointment} for e in service.day_list(
         session, actor, day=day, practitioner_id=practitioner_id, schedule_id=schedule_id, org_id=org_id)]
-
-
-class SlotOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    session_id: int
-    schedule_id: int
-    org_id: int
-    department_id: int | None
-    practitioner_id: int | None
-    day: date
-    part: str
-    starts_at: datetime
-    ends_at: datetime
-    pool: str
-    capacity: int
-    booked: int
-    free: int
-    session_status: str
-    released_back: bool
-    public_release_at: datetime
 
 
 class SlotList(BaseModel):

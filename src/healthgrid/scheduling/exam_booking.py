@@ -163,12 +163,15 @@ def _book_all(session: Session, actor: Actor, cat: exams.Catalogue, *, patient_i
     session.add(booking)
     session.flush()
     rows = []
-    for i, code in enumerate(plan.order):
+    # Places are taken in slot-id order, so two bookings of overlapping exams lock the same
+    # rows in the same order and cannot deadlock; the key suffix follows the plan's order.
+    for i, code in sorted(enumerate(plan.order), key=lambda ic: plan.assignments[ic[1]].slot_id):
         rows.append(_book(session, actor, slot_id=plan.assignments[code].slot_id, patient_id=pid, channel=channel,
                           key=f"{key}#{i}" if key else None,
                           digest=_request_hash(exam_patient=patient_id, org=org_id, codes=sorted(codes), item=i),
                           referral_ref=None, now=now, exam_code=code, exam_booking_id=booking.id, checked=True))
     outbox.publish(session, "scheduling.exams_booked", {"exam_booking_id": booking.id, "patient_id": pid,
                                                         "instructions": {"zh": zh, "en": en}})
+    rows.sort(key=lambda a: a.starts_at)
     views = queries.appointment_views(session, rows, unmasked=actor.can(Perm.PII_UNMASKED))
     return ExamBookingOut(booking.id, plan.trips, views, zh)

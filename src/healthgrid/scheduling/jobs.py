@@ -21,8 +21,8 @@ from ..security.domain import Actor
 from . import domain as d
 from . import queries
 from .models import Appointment, ClinicSession, WaitlistEntry
-from .schedules import open_sessions, rebooking_options
-from .service import _cancel, settings_of, tz_of
+from .schedules import open_sessions
+from .service import _cancel, rebooking_slots, settings_of, tz_of
 
 SYSTEM = Actor.system_actor("scheduling-worker")
 
@@ -80,7 +80,7 @@ def on_stopped(session: Session, payload: dict[str, Any]) -> None:
     if appt is None:
         return
     zh, en = _describe(session, appt)
-    options = rebooking_options(session, appt.id)
+    options = rebooking_slots(session, appt.id)
     alt_zh = "；".join(_when(session, s.starts_at) for s in options) or "暂无，可稍后再查"
     alt_en = "; ".join(_when(session, s.starts_at) for s in options) or "none yet, please look again later"
     reason = payload.get("reason", "")

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from .. import outbox
 from ..db import transaction, utcnow
-from ..errors import Conflict, Invalid, NotFound, PreconditionFailed
+from ..errors import Conflict, Invalid, PreconditionFailed
 from ..registry import queries as registry_queries
 from ..security import access
 from ..security.domain import Actor, AuditAction, Perm
@@ -330,24 +330,6 @@ def _stop(session: Session, cs: ClinicSession, *, reason: str, now: datetime) ->
     session.execute(update(WaitlistEntry).where(WaitlistEntry.session_id == cs.id,
                                                 WaitlistEntry.status == "waiting").values(status="expired"))
     return len(live)
-
-
-def rebooking_options(session: Session, appointment_id: int, *, now: datetime | None = None,
-                      limit: int = 5) -> list[queries.SlotView]:
-    """Free places offered after a stop-clinic: the same schedule, then the same department,
-    on the following days."""
-    now = now or utcnow()
-    appt = session.get(Appointment, appointment_id)
-    if appt is None:
-        raise NotFound("SCHED-025", f"appointment {appointment_id} not found")
-    stmt = queries.slot_select().where(ClinicSession.status == "open", Slot.starts_at > now,
-                                       Slot.booked < Slot.capacity, Slot.pool == appt.channel,
-                                       ClinicSession.public_release_at <= now)
-    if appt.department_id is not None:
-        stmt = stmt.where(ClinicSession.department_id == appt.department_id)
-    else:
-        stmt = stmt.where(ClinicSession.schedule_id == appt.schedule_id)
-    return queries.slot_rows(session, stmt.order_by(Slot.starts_at).limit(limit))
 
 
 def close_schedule(session: Session, actor: Actor, schedule_id: int) -> None:

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from .. import outbox
@@ -37,6 +39,23 @@ from . import domain as d
 from . import queries
 from .models import Appointment, ClinicSession, PatientLock, Proxy, Schedule, Slot, WaitlistEntry
 from .queries import AppointmentView, SlotView
+
+T = TypeVar("T")
+RETRIES = 3
+
+
+def retrying(fn: Callable[[], T]) -> T:
+    """Run a use case again when PostgreSQL chose it as a deadlock victim (40P01) or could not
+    serialise it (40001): a cancellation locks the appointment, then its slot, then the next
+    waiting patient, while that patient's own booking locks the patient, then the slot. The
+    transaction was rolled back whole, so running it again is safe."""
+    for attempt in range(RETRIES):
+        try:
+            return fn()
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001") or attempt == RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def settings_of(session: Session) -> SchedulingSettings:
@@ -210,11 +229,14 @@ def book_appointment(session: Session, actor: Actor, *, slot_id: int, patient_id
             found = _replay(session, actor, key, digest)
         if found is not None:
             return found
-    try:
+    def attempt() -> AppointmentView:
         with transaction(session):
             row = _book(session, actor, slot_id=slot_id, patient_id=patient_id, channel=channel, key=key,
                         digest=digest, referral_ref=referral_ref, now=now or utcnow())
             return queries.appointment_views(session, [row], unmasked=actor.can(Perm.PII_UNMASKED))[0]
+
+    try:
+        return retrying(attempt)
     except IntegrityError as exc:
         return _after_conflict(session, actor, exc, key, digest)
     except Conflict:
@@ -362,6 +384,12 @@ def cancel_appointment(session: Session, actor: Actor, appointment_id: int, *, r
     reason = (reason or "").strip()
     if not reason:
         raise Invalid("SCHED-011", "give the reason for the cancellation", {"field": "reason"})
+    return retrying(lambda: _cancel_once(session, actor, appointment_id, reason=reason,
+                                         expected_version=expected_version, now=now))
+
+
+def _cancel_once(session: Session, actor: Actor, appointment_id: int, *, reason: str,
+                 expected_version: int | None, now: datetime) -> AppointmentView:
     with transaction(session):
         row = _load_for_change(session, actor, appointment_id, AuditAction.UPDATE)
         if expected_version is not None and row.version != expected_version:
@@ -423,6 +451,51 @@ def offer_next(session: Session, slot_id: int, *, now: datetime) -> int | None:
                                                                 "until": row.offer_expires_at.isoformat()})
         return row.id
     return None
+
+
+def rebook_appointment(session: Session, actor: Actor, appointment_id: int, *, slot_id: int,
+                       idempotency_key: str | None = None, now: datetime | None = None) -> AppointmentView:
+    """改约 after a stop-clinic notice: the same patient, by the same channel, on another
+    place of the same department (or schedule). Any other cancelled appointment is booked
+    anew, not rebooked."""
+    with transaction(session):
+        old = queries.appointment(session, appointment_id)
+        _check_patient_access(session, actor, AuditAction.UPDATE, patient_id=old.patient_id, org_id=old.org_id,
+                              resource_id=old.id)
+        if old.status != d.Status.CANCELLED.value or not (old.cancel_reason or "").startswith("stop_clinic"):
+            raise Conflict("SCHED-030", "only an appointment cancelled by a stop-clinic notice is rebooked")
+        target = queries.get_slot(session, slot_id)
+        if (target.department_id, target.schedule_id)[0 if old.department_id else 1] != (
+                old.department_id or old.schedule_id):
+            raise Invalid("SCHED-030", "rebook onto a place of the same department", {"field": "slot_id"})
+        channel = old.channel if target.pool in (old.channel, d.Pool.RESERVED.value) else target.pool
+    return book_appointment(session, actor, slot_id=slot_id, patient_id=old.patient_id, channel=channel,
+                            idempotency_key=idempotency_key, referral_ref=old.referral_ref, now=now)
+
+
+def rebooking_slots(session: Session, appointment_id: int, *, now: datetime | None = None,
+                      limit: int = 5) -> list[queries.SlotView]:
+    """Free places offered after a stop-clinic: the same schedule, then the same department,
+    on the following days."""
+    now = now or utcnow()
+    appt = queries.appointment(session, appointment_id)
+    stmt = queries.slot_select().where(ClinicSession.status == "open", Slot.starts_at > now,
+                                       Slot.booked < Slot.capacity, Slot.pool == appt.channel,
+                                       ClinicSession.public_release_at <= now)
+    if appt.department_id is not None:
+        stmt = stmt.where(ClinicSession.department_id == appt.department_id)
+    else:
+        stmt = stmt.where(ClinicSession.schedule_id == appt.schedule_id)
+    return queries.slot_rows(session, stmt.order_by(Slot.starts_at).limit(limit))
+
+
+def rebooking_choices(session: Session, actor: Actor, appointment_id: int, *, now: datetime | None = None
+                      ) -> list[SlotView]:
+    with transaction(session):
+        appt = queries.appointment(session, appointment_id)
+        _check_patient_access(session, actor, AuditAction.VIEW, patient_id=appt.patient_id, org_id=appt.org_id,
+                              resource_id=appt.id)
+        return rebooking_slots(session, appointment_id, now=now)
 
 
 def accept_offer(session: Session, actor: Actor, appointment_id: int, *, now: datetime | None = None
