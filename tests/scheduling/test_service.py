@@ -364,3 +364,15 @@ def test_exam_booking_without_equipment_says_why(session, clinic):
         exam_booking.plan_exam_booking(session, SYS, org_id=clinic.region.county_hospital.id, codes=["MRI-HEAD"],
                                        day_from=TOMORROW, now=NOW)
     assert err.value.code == "SCHED-022" and "头颅磁共振" in err.value.message
+
+
+def test_the_worker_tick_runs_every_periodic_job_idempotently(session, clinic):
+    appt = _book(session, tomorrow_slots(session, clinic)[0], clinic.patients[0])
+    sched_jobs._last_opened.clear()
+    evening = NOW + timedelta(hours=10)
+    first = sched_jobs.tick(session, evening)
+    assert first["reminders"] == 1 and first["released_back"] >= 1 and "sessions_opened" in first
+    again = sched_jobs.tick(session, evening)
+    assert again["reminders"] == 0 and again["released_back"] == 0 and "sessions_opened" not in again
+    after = sched_jobs.tick(session, NOW + timedelta(days=2))
+    assert after["no_shows"] == 1 and service.get_appointment(session, SYS, appt.id).status == "noshow"
