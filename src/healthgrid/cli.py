@@ -360,10 +360,6 @@ def main() -> None:
         raise SystemExit(2) from None
 
 
-if __name__ == "__main__":
-    main()
-
-
 @patients_app.command("dedupe")
 def patients_dedupe(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> None:
     """Batch de-duplication of the whole index (after an import): Splink (DuckDB) scores the
@@ -378,3 +374,7 @@ def patients_dedupe(database_url: DatabaseUrl = None, data_dir: DataDir = None) 
                   f" {report.queued:,} queued for review, {report.already_known:,} already known"
                   f" (trained prior {report.prior:.2g}; "
                   + ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items()) + ")")
+
+
+if __name__ == "__main__":  # last: every command above is registered first
+    main()

@@ -46,6 +46,7 @@ class AppointmentView:
     offer_expires_at: datetime | None
     checked_in_at: datetime | None
     created_at: datetime
+    updated_at: datetime
     version: int
     replayed: bool = False  # the answer to a retried request with the same Idempotency-Key
 
@@ -67,7 +68,7 @@ def appointment_views(session: Session, rows: list[Appointment], *, unmasked: bo
             ends_at=a.ends_at, channel=a.channel, pool=a.pool, fee_class=a.fee_class, booked_by=a.booked_by,
             referral_ref=a.referral_ref, exam_code=a.exam_code, exam_booking_id=a.exam_booking_id,
             cancel_reason=a.cancel_reason, offer_expires_at=a.offer_expires_at, checked_in_at=a.checked_in_at,
-            created_at=a.created_at, version=a.version))
+            created_at=a.created_at, updated_at=a.updated_at, version=a.version))
     return out
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from .. import outbox
 from ..config import SchedulingSettings
 from ..db import transaction, utcnow
-from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from ..patients import service as patients
 from ..registry import queries as registry_queries
 from ..security import ALL_SETTINGS_KEY, access
@@ -223,6 +223,8 @@ def book_appointment(session: Session, actor: Actor, *, slot_id: int, patient_id
                      now: datetime | None = None) -> AppointmentView:
     """Book one place for a patient. Retried with the same key, answers the first booking."""
     key = check_key(idempotency_key)
+    if referral_ref is not None and not 1 <= len(referral_ref.strip()) <= 60:
+        raise Invalid("SCHED-005", "referral_ref: 1 to 60 characters", {"field": "referral_ref"})
     digest = _request_hash(slot=slot_id, patient=patient_id, channel=channel, referral=referral_ref)
     if key is not None:
         with transaction(session):
@@ -373,6 +375,12 @@ def _load_for_change(session: Session, actor: Actor, appointment_id: int, action
     return row
 
 
+def _check_version(row: Appointment, expected_version: int | None) -> None:
+    if expected_version is not None and row.version != expected_version:
+        raise PreconditionFailed("SCHED-028", f"appointment {row.id} is at version {row.version}, not"
+                                 f" {expected_version}; read it again", {"version": row.version})
+
+
 def _release_place(session: Session, row: Appointment) -> None:
     session.execute(update(Slot).where(Slot.id == row.slot_id, Slot.booked > 0).values(booked=Slot.booked - 1))
 
@@ -392,11 +400,7 @@ def _cancel_once(session: Session, actor: Actor, appointment_id: int, *, reason:
                  expected_version: int | None, now: datetime) -> AppointmentView:
     with transaction(session):
         row = _load_for_change(session, actor, appointment_id, AuditAction.UPDATE)
-        if expected_version is not None and row.version != expected_version:
-            from ..errors import PreconditionFailed
-
-            raise PreconditionFailed("SCHED-028", f"appointment {row.id} is at version {row.version}, not"
-                                     f" {expected_version}", {"version": row.version})
+        _check_version(row, expected_version)
         d.check_transition(row.status, d.Status.CANCELLED)
         cfg = settings_of(session)
         if row.status == d.Status.BOOKED.value and not actor.system:
@@ -514,11 +518,13 @@ def accept_offer(session: Session, actor: Actor, appointment_id: int, *, now: da
         return queries.appointment_views(session, [row], unmasked=actor.can(Perm.PII_UNMASKED))[0]
 
 
-def check_in(session: Session, actor: Actor, appointment_id: int, *, now: datetime | None = None) -> AppointmentView:
+def check_in(session: Session, actor: Actor, appointment_id: int, *, expected_version: int | None = None,
+             now: datetime | None = None) -> AppointmentView:
     """签到: on the day of the appointment, until its session ends."""
     now = now or utcnow()
     with transaction(session):
         row = _load_for_change(session, actor, appointment_id, AuditAction.UPDATE)
+        _check_version(row, expected_version)
         d.check_transition(row.status, d.Status.ARRIVED)
         cs = session.get(ClinicSession, row.session_id)
         if local_day(session, now) != row.day or now > cs.ends_at:
@@ -528,10 +534,12 @@ def check_in(session: Session, actor: Actor, appointment_id: int, *, now: dateti
         return queries.appointment_views(session, [row], unmasked=actor.can(Perm.PII_UNMASKED))[0]
 
 
-def complete_appointment(session: Session, actor: Actor, appointment_id: int) -> AppointmentView:
+def complete_appointment(session: Session, actor: Actor, appointment_id: int, *,
+                         expected_version: int | None = None) -> AppointmentView:
     """The doctor has seen the patient (接诊完成)."""
     with transaction(session):
         row = queries.appointment(session, appointment_id, for_update=True)
+        _check_version(row, expected_version)
         access.check(session, actor, Perm.APPOINTMENT_BOOK, AuditAction.UPDATE, resource_type="Appointment",
                      resource_id=row.id, org_id=row.org_id, patient_id=row.patient_id)
         d.check_transition(row.status, d.Status.FULFILLED)
@@ -543,9 +551,11 @@ def complete_appointment(session: Session, actor: Actor, appointment_id: int) ->
 def get_appointment(session: Session, actor: Actor, appointment_id: int) -> AppointmentView:
     with transaction(session):
         row = queries.appointment(session, appointment_id)
-        _check_patient_access(session, actor, AuditAction.VIEW, patient_id=row.patient_id, org_id=row.org_id,
-                              resource_id=row.id)
-        return queries.appointment_views(session, [row], unmasked=actor.can(Perm.PII_UNMASKED))[0]
+        basis = _check_patient_access(session, actor, AuditAction.VIEW, patient_id=row.patient_id,
+                                      org_id=row.org_id, resource_id=row.id)
+        # A resident sees their own and their family members' names in full.
+        own = basis in ("self", "relationship:proxy")
+        return queries.appointment_views(session, [row], unmasked=own or actor.can(Perm.PII_UNMASKED))[0]
 
 
 # -- the waitlist -----------------------------------------------------------------------------------
@@ -573,8 +583,12 @@ def join_waitlist(session: Session, actor: Actor, *, session_id: int, patient_id
         if cs.status != "open" or now >= cs.starts_at:
             raise Conflict("SCHED-004", "this session is closed or has started")
         d.check_pool_open(channel, now, _times(cs), released_back=cs.released_back)
+        # Only places the patient could book by this channel count: window places left do not
+        # keep a web user off the waitlist.
+        bookable = (Slot.pool == channel) | (Slot.pool == d.Pool.RESERVED.value) if cs.released_back else (
+            Slot.pool == channel)
         free = session.scalar(select(func.sum(Slot.capacity - Slot.booked)).where(
-            Slot.session_id == cs.id, Slot.pool != d.Pool.RESERVED.value)) or 0
+            Slot.session_id == cs.id, bookable)) or 0
         if free > 0:
             raise Conflict("SCHED-018", f"{free} places of this session are still free; book one instead")
         _lock_patient(session, patient_id)
