@@ -11,7 +11,9 @@ lists them and the registry invokes them (R4 operations.html):
   and all its inputs are primitive.
 
 The handler gets an ``OperationRequest`` and returns a resource (a Bundle, Parameters …),
-which the registry prunes and validates like any other output.
+which the registry prunes and validates like any other output — or a ``Written`` when the
+operation made something (``Appointment/$book``): 201 with Location and ETag, or 200 when a
+retried request (same ``Idempotency-Key`` header) answers the first one.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session
 from .outcome import BAD_OPERATION_PARAMETER, FhirError
 
 IGNORED_QUERY = frozenset({"_format", "_pretty"})
+OPERATION_HEADERS = ("idempotency-key",)
 
 
 def bad_parameter(operation: str, message: str) -> FhirError:
@@ -43,6 +46,11 @@ class OperationRequest:
     parameters: tuple[tuple[str, Any], ...]
     base: str
     actor: Any = None
+    # The request headers an operation may act on (lower-case names): ``idempotency-key``.
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        return next((v for n, v in self.headers if n == name.lower()), None)
 
     def values(self, name: str) -> list[Any]:
         return [v for n, v in self.parameters if n == name]

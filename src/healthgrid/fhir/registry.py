@@ -138,7 +138,8 @@ class FhirRegistry:
         return self._written(base, written, location=written.created)
 
     def operation(self, session: Session, resource_type: str, name: str, *, method: str, body: Any,
-                  query: Iterable[tuple[str, str]], base: str, actor: Any = None) -> Answer:
+                  query: Iterable[tuple[str, str]], base: str, actor: Any = None,
+                  headers: tuple[tuple[str, str], ...] = ()) -> Answer:
         """A type-level ``$name`` (R4 operations.html): POST with Parameters (or the bare
         resource the operation takes), GET with query parameters where it allows."""
         provider = self.provider(resource_type)
@@ -153,7 +154,9 @@ class FhirRegistry:
             params = from_query(op, query)
         else:
             params = from_body(op, check_input(body)) if body is not None else ()
-        result = op.handler(session, OperationRequest(resource_type, name, params, base, actor))
+        result = op.handler(session, OperationRequest(resource_type, name, params, base, actor, headers))
+        if isinstance(result, Written):
+            return self._written(base, result, location=result.created)
         return Answer(200, self.validator.check(prune(result)))
 
     def _written(self, base: str, written: Written, *, location: bool) -> Answer:

@@ -27,6 +27,7 @@ from fastapi.routing import APIRoute
 
 from ..errors import HealthGridError
 from ..http import SessionDep
+from .operation import OPERATION_HEADERS
 from .outcome import (
     INTERNAL_ERROR,
     INVALID_BODY,
@@ -191,7 +192,11 @@ def build_fhir_router(registry: FhirRegistry, *, actor: Callable[..., Any] | Non
     def operation_post(request: Request, resource_type: str, operation: str, session: SessionDep,
                        asker: Any = asked_by, body: Any = Depends(json_body)) -> Response:
         return answer(request, registry.operation(session, resource_type, operation, method="POST", body=body,
-                                                  query=(), base=fhir_base(request), actor=asker))
+                                                  query=(), base=fhir_base(request), actor=asker,
+                                                  headers=_operation_headers(request)))
+
+    def _operation_headers(request: Request) -> tuple[tuple[str, str], ...]:
+        return tuple((n, request.headers[n]) for n in OPERATION_HEADERS if n in request.headers)
 
     @router.get("/{resource_type}/${operation}")
     def operation_get(request: Request, resource_type: str, operation: str, session: SessionDep,
