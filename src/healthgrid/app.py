@@ -18,6 +18,7 @@ from .db import make_engine, make_sessionmaker
 from .errors import Forbidden, HealthGridError, Unauthorized
 from .fhir import FhirRegistry, build_fhir_router, operation_outcome_response
 from .http import AdmissionLimit, admission_limit, install_api_docs, install_error_handlers
+from .notifications import web as notifications_web
 from .patients import api as patients_api
 from .patients import fhir as patients_fhir
 from .patients import web as patients_web
@@ -25,6 +26,8 @@ from .registry import api as registry_api
 from .registry import fhir as registry_fhir
 from .registry import web as registry_web
 from .scheduling import api as scheduling_api
+from .scheduling import fhir as scheduling_fhir
+from .scheduling import web as scheduling_web
 from .security import Sealer, redact, session_info
 from .security import api as security_api
 from .security import web as security_web
@@ -60,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     fhir = FhirRegistry(settings.fhir)
     registry_fhir.register(fhir)
     patients_fhir.register(fhir)
+    scheduling_fhir.register(fhir)
     app.state.fhir = fhir
 
     install_error_handlers(app, [("/fhir", _with_challenge(operation_outcome_response)),
@@ -71,8 +75,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(patients_api.router, prefix="/api/patients", tags=["patients"])
     app.include_router(scheduling_api.router, prefix="/api/scheduling", tags=["scheduling"])
     app.include_router(build_fhir_router(fhir, actor=require(Perm.REGISTRY_READ)), prefix="/fhir")
-    install_web(app, settings.web, routers=[security_web.router, registry_web.router, patients_web.router],
-                template_dirs=[security_web.TEMPLATES, registry_web.TEMPLATES, patients_web.TEMPLATES],
+    install_web(app, settings.web, routers=[security_web.router, registry_web.router, patients_web.router,
+                                            scheduling_web.router, notifications_web.router],
+                template_dirs=[security_web.TEMPLATES, registry_web.TEMPLATES, patients_web.TEMPLATES,
+                               scheduling_web.TEMPLATES, notifications_web.TEMPLATES],
                 page_dependencies=[Depends(security_web.page_actor)])
     # Fewer requests in flight than worker threads and pooled connections: see AdmissionLimit.
     app.add_middleware(AdmissionLimit, limit=admission_limit(engine))
