@@ -160,6 +160,15 @@ _AFTER_ROLLBACK = "healthgrid_after_rollback"
 _AFTER_COMMIT = "healthgrid_after_commit"
 
 
+_TX_CACHE = "healthgrid_tx_cache"
+
+
+def tx_cache(session: Session) -> dict[Any, Any]:
+    """A dict that lives as long as the outermost ``transaction()``: facts that cannot change
+    under the caller during one use case (where an organisation sits) are looked up once."""
+    return session.info.setdefault(_TX_CACHE, {})
+
+
 def in_transaction(session: Session) -> bool:
     return session.info.get(_DEPTH, 0) > 0
 
@@ -204,6 +213,7 @@ def transaction(session: Session) -> Iterator[Session]:
         session.info[_DEPTH] = depth
         if depth == 0:
             session.info.pop(_AFTER_ROLLBACK, None)
+            session.info.pop(_TX_CACHE, None)
     # After the commit, outside it: what a hook does cannot undo what was acknowledged.
     if committed:
         for fn in session.info.pop(_AFTER_COMMIT, []):

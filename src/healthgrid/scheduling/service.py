@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -281,16 +281,16 @@ def _lock_patient(session: Session, patient_id: int) -> None:
 
 def _check_patient_rules(session: Session, cfg: SchedulingSettings, *, patient_id: int, now: datetime,
                          department_id: int | None, day: date, kind: str) -> None:
-    pending = session.scalar(select(func.count()).select_from(Appointment).where(
-        Appointment.patient_id == patient_id, Appointment.status.in_([s.value for s in d.PENDING]),
-        Appointment.starts_at > now)) or 0
+    since = now - timedelta(days=cfg.noshow_window_days)
+    pending_now = Appointment.status.in_([s.value for s in d.PENDING]) & (Appointment.starts_at > now)
+    missed = (Appointment.status == d.Status.NOSHOW.value) & (Appointment.starts_at >= since)
+    # One pass over the patient's appointments (the patient index key) for both counts.
+    pending, noshows = session.execute(select(
+        func.coalesce(func.sum(case((pending_now, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((missed, 1), else_=0)), 0)).where(Appointment.patient_id == patient_id)).one()
     if pending >= cfg.max_pending:
         raise Conflict("SCHED-009", f"the patient already has {pending} appointments waiting; at most"
                        f" {cfg.max_pending} may be pending at once", {"pending": pending})
-    since = now - timedelta(days=cfg.noshow_window_days)
-    noshows = session.scalar(select(func.count()).select_from(Appointment).where(
-        Appointment.patient_id == patient_id, Appointment.status == d.Status.NOSHOW.value,
-        Appointment.starts_at >= since)) or 0
     if d.suspended(noshows, cfg.noshow_limit):
         raise Conflict("SCHED-010", f"booking is suspended: {noshows} missed appointments in the last"
                        f" {cfg.noshow_window_days} days (爽约{cfg.noshow_limit}次暂停预约)", {"noshows": noshows})

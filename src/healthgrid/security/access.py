@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from ..db import in_transaction, tx_cache
 from ..errors import Forbidden, Unauthorized
 from ..registry import queries as registry_queries
 from . import audit
@@ -54,11 +55,14 @@ class Access:
 
 
 def org_place(session: Session, org_id: int) -> OrgPlace | None:
-    placed = registry_queries.organization_placement(session, org_id)
-    if placed is None:
-        return None
-    divisions, alliances = placed
-    return OrgPlace(org_id, frozenset(divisions), frozenset(alliances))
+    """Where an organisation sits; looked up once per transaction (a booking asks twice:
+    whether the actor books there, then the audited check)."""
+    cache = tx_cache(session) if in_transaction(session) else {}
+    key = ("org_place", org_id)
+    if key not in cache:
+        placed = registry_queries.organization_placement(session, org_id)
+        cache[key] = None if placed is None else OrgPlace(org_id, frozenset(placed[0]), frozenset(placed[1]))
+    return cache[key]
 
 
 def in_scope(session: Session, actor: Actor, perm: Perm, org_id: int) -> bool:
