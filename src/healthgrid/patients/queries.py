@@ -209,3 +209,11 @@ def index_events(session: Session, family: set[int]) -> list[TimelineEntry]:
                                          {"merge_id": m.id, "survivor_id": m.survivor_id, "loser_id": m.loser_id,
                                           "by": m.unmerged_by, "reason": m.unmerge_reason}))
     return entries
+
+
+def standing_residences(conn) -> list[tuple[int, int | None, int | None]]:
+    """(id, division id, township id) of every standing record (not merged away), in id
+    order: whom the scheduling synth books historical appointments for."""
+    return [tuple(r) for r in conn.execute(select(Patient.id, Patient.division_id, Patient.township_id)
+                                           .where(Patient.replaced_by.is_(None), Patient.active.is_(True))
+                                           .order_by(Patient.id)).all()]

@@ -508,3 +508,46 @@ def practitioner_titles(session: Session, practitioner_ids: Sequence[int]) -> di
 def share_alliance(session: Session, org_a: int, org_b: int) -> bool:
     a, b = organization_placement(session, org_a), organization_placement(session, org_b)
     return bool(a and b and a[1] & b[1])
+
+
+# -- what the scheduling synth builds schedules from (a Connection or a Session) -------------------
+
+OUTPATIENT_TYPES = ("general_hospital", "tcm_hospital", "mch_hospital", "specialty_hospital",
+                    "township_health_centre", "community_health_centre")
+
+
+def outpatient_facilities(conn) -> list[tuple[int, str, str, int | None, int | None]]:
+    """(id, level, type, county id, township id) of the active hospitals and primary care
+    centres that hold clinics; the county and township are those of the facility's division."""
+    rows = conn.execute(select(Organization.id, Organization.level, Organization.org_type, Division.id,
+                               Division.level, Division.county_id, Division.township_id)
+                        .join(Division, Division.id == Organization.division_id)
+                        .where(Organization.active.is_(True), Organization.org_type.in_(OUTPATIENT_TYPES))
+                        .order_by(Organization.id)).all()
+    return [(r[0], r[1], r[2], r[3] if r[4] == "county" else r[5], r[3] if r[4] == "township" else r[6])
+            for r in rows]
+
+
+def facility_resources(conn, org_ids: Sequence[int]) -> dict[str, list[tuple]]:
+    """Departments (id, org, code, name), doctors by practice site (practitioner, org,
+    department, title, name, is primary site) and equipment (id, org, kind, department,
+    quantity) of these facilities, in id order."""
+    wanted = list(org_ids)
+    depts = conn.execute(select(Department.id, Department.org_id, Department.code, Department.name)
+                         .where(Department.org_id.in_(wanted)).order_by(Department.id)).all()
+    doctors = conn.execute(select(PracticeSite.practitioner_id, PracticeSite.org_id, PracticeSite.department_id,
+                                  Practitioner.title, Practitioner.name, PracticeSite.is_primary)
+                           .join(Practitioner, Practitioner.id == PracticeSite.practitioner_id)
+                           .where(PracticeSite.org_id.in_(wanted), Practitioner.active.is_(True),
+                                  Practitioner.specialty_code.is_not(None))
+                           .order_by(PracticeSite.id)).all()
+    equipment = conn.execute(select(Equipment.id, Equipment.org_id, Equipment.kind, Equipment.department_id,
+                                    Equipment.quantity)
+                             .where(Equipment.org_id.in_(wanted)).order_by(Equipment.id)).all()
+    return {"departments": [tuple(r) for r in depts], "doctors": [tuple(r) for r in doctors],
+            "equipment": [tuple(r) for r in equipment]}
+
+
+def village_counties(conn) -> dict[int, int]:
+    """County id of every village / community."""
+    return dict(conn.execute(select(Division.id, Division.county_id).where(Division.level == "village")).all())

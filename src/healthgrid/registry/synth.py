@@ -107,7 +107,7 @@ SERVICES = {
 # (kind, lo, hi) per facility class; lo 0 means some facilities have none.
 EQUIPMENT = {
     "tertiary": [("CT", 2, 4), ("MRI", 1, 3), ("US", 10, 30), ("DR", 3, 6), ("MG", 1, 2), ("ENDO", 4, 8),
-                 ("CATH", 1, 3), ("DSA", 1, 2), ("ECG", 10, 20), ("LAB", 2, 4)],
+                 ("CATH", 1, 3), ("DSA", 1, 2), ("ECG", 10, 20), ("LAB", 2, 4), ("ECT", 0, 1)],
     "county": [("CT", 1, 2), ("MRI", 0, 1), ("US", 4, 8), ("DR", 2, 3), ("ENDO", 1, 2), ("CATH", 0, 1),
                ("ECG", 4, 8), ("LAB", 1, 2)],
     "small_hospital": [("CT", 0, 1), ("US", 2, 4), ("DR", 1, 2), ("ECG", 2, 4), ("LAB", 1, 1)],

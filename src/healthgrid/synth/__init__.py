@@ -22,7 +22,7 @@ class SynthReport:
     size: str
     seed: int
     seconds: float = 0.0
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, float] = field(default_factory=dict)  # row counts, and a few rates
     demo_logins: list[Any] = field(default_factory=list)
 
 
@@ -49,9 +49,15 @@ def generate_region(
 
     with engine.begin() as conn:
         report.counts.update(patients_synth.generate(conn, size=size, seed=seed, info=info, progress=progress))
+    from ..scheduling import synth as scheduling_synth
+
     with Session(bind=engine, info=dict(info), expire_on_commit=False) as session:
         report.demo_logins = security_synth.create_demo_users(session, seed=seed)
         report.counts["users"] = len(report.demo_logins)
         report.counts.update(patients_synth.register_visits(session, seed=seed))
+        demo_patient = scheduling_synth.register_demo_resident(session, seed=seed)
+    with engine.begin() as conn:
+        report.counts.update(scheduling_synth.generate(conn, size=size, seed=seed, info=info, progress=progress,
+                                                       demo_patient_id=demo_patient))
     report.seconds = time.perf_counter() - started
     return report
