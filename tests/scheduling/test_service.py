@@ -376,3 +376,31 @@ def test_the_worker_tick_runs_every_periodic_job_idempotently(session, clinic):
     assert again["reminders"] == 0 and again["released_back"] == 0 and "sessions_opened" not in again
     after = sched_jobs.tick(session, NOW + timedelta(days=2))
     assert after["no_shows"] == 1 and service.get_appointment(session, SYS, appt.id).status == "noshow"
+
+
+def test_quota_policies_per_hospital_and_department_govern_their_schedules(session, clinic):
+    org = clinic.region.county_hospital.id
+    hospital = schedules.set_quota_policy(session, SYS, schedules.QuotaPolicyIn(
+        org_id=org, reserve_ratio=0.5, reserve_lead_days=10, release_back_hours=24, open_days_ahead=5,
+        release_time="15:00"))
+    assert hospital.schedules_updated == 1  # the clinic's schedule follows its hospital
+    assert schedules.get_schedule(session, SYS, clinic.schedule.id).reserve_ratio == 0.5
+    dept = registry.add_department(session, SYS, org_id=org, code="04")
+    own = schedules.set_quota_policy(session, SYS, schedules.QuotaPolicyIn(
+        org_id=org, department_id=dept.id, reserve_ratio=0.2, release_time="08:30"))
+    assert own.schedules_updated == 0
+    surgery = schedules.create_schedule(session, SYS, schedules.ScheduleIn(
+        org_id=org, name="外科", department_id=dept.id, templates=[schedules.TemplateIn(0, "am", "08:00", "09:00")]),
+        today=TODAY)
+    medicine = schedules.create_schedule(session, SYS, schedules.ScheduleIn(
+        org_id=org, name="内科普通", department_id=clinic.department_id,
+        templates=[schedules.TemplateIn(0, "am", "08:00", "09:00")]), today=TODAY)
+    assert (surgery.reserve_ratio, surgery.release_minute) == (0.2, 8 * 60 + 30)
+    assert (medicine.reserve_ratio, medicine.open_days_ahead, medicine.release_minute) == (0.5, 5, 15 * 60)
+    # the hospital's policy changed again: the department with its own keeps it
+    again = schedules.set_quota_policy(session, SYS, schedules.QuotaPolicyIn(org_id=org, reserve_ratio=0.35))
+    assert schedules.get_schedule(session, SYS, surgery.id).reserve_ratio == 0.2
+    assert schedules.get_schedule(session, SYS, medicine.id).reserve_ratio == 0.35 and again.schedules_updated == 2
+    assert len(schedules.list_quota_policies(session, SYS, org_id=org)) == 2
+    with pytest.raises(Invalid):
+        schedules.set_quota_policy(session, SYS, schedules.QuotaPolicyIn(org_id=org, reserve_ratio=1.5))

@@ -90,6 +90,8 @@ TABLE: dict[tuple[str, str], str | Perm] = {
     ("POST", "/api/scheduling/schedules"): Perm.SCHEDULE_MANAGE,
     ("PUT", "/api/scheduling/schedules/{schedule_id}/templates"): Perm.SCHEDULE_MANAGE,
     ("POST", "/api/scheduling/closures"): Perm.SCHEDULE_MANAGE,
+    ("PUT", "/api/scheduling/quota-policies"): Perm.SCHEDULE_MANAGE,
+    ("GET", "/api/scheduling/quota-policies"): Perm.REGISTRY_READ,
     ("POST", "/api/scheduling/appointments"): Perm.APPOINTMENT_BOOK,
     ("GET", "/api/scheduling/appointments"): Perm.APPOINTMENT_BOOK,
     ("GET", "/api/scheduling/appointments/mine"): ANY,
@@ -153,6 +155,8 @@ def _fill(world, session, method, path, n):
     url = path.format(**values)
     if path.endswith("/day-list"):
         url += f"?day={values['day']}&practitioner_id={r.doctor.id}"
+    elif path.endswith("/quota-policies") and method == "GET":
+        url += f"?org_id={r.county_hospital.id}"
     elif path.endswith("/sessions"):
         url += f"?day_from={values['day']}&day_to={values['day']}"
     bodies = {
@@ -198,6 +202,7 @@ def _fill(world, session, method, path, n):
                                       "templates": [{"weekday": 0, "part": "am", "start": "08:00", "end": "09:00"}]},
         "/api/scheduling/schedules/{schedule_id}/templates": {"templates": [
             {"weekday": 1, "part": "pm", "start": "14:00", "end": "15:00"}]},
+        "/api/scheduling/quota-policies": {"org_id": r.county_hospital.id, "reserve_ratio": 0.4},
         "/api/scheduling/closures": {"org_id": r.county_hospital.id, "day": values.get("later"), "kind": "stop",
                                      "reason": "医生外出", "schedule_id": values.get("schedule_id")},
         "/api/scheduling/waitlist": {"session_id": values.get("full_session_id"),

@@ -387,6 +387,44 @@ def sessions(schedule_id: RowId, session: SessionDep, actor: ActorDep, day_from:
     return schedules.sessions_of(session, actor, schedule_id=schedule_id, day_from=day_from, day_to=day_to)
 
 
+class QuotaPolicyIO(BaseModel):
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+    org_id: Id
+    department_id: Id | None = Field(None, description="none: the hospital's policy for departments without one")
+    reserve_ratio: float = Field(0.3, ge=0, le=1, description="预留号源 share of each session (§3.6)")
+    reserve_lead_days: int = Field(14, ge=0, le=90, description="referrers book this many days before the public")
+    release_back_hours: int = Field(48, ge=0, le=720, description="unbooked reserved places go public this long"
+                                                                   " before the session")
+    open_days_ahead: int = Field(7, ge=0, le=90, description="public booking opens this many days ahead ...")
+    release_time: Clock = Field("08:00", description="... at this local time")
+
+
+class QuotaPolicyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    org_id: int
+    department_id: int | None
+    reserve_ratio: float
+    reserve_lead_days: int
+    release_back_hours: int
+    open_days_ahead: int
+    release_minute: int
+    updated_by: str
+    updated_at: datetime
+    schedules_updated: int
+
+
+@router.put("/quota-policies", response_model=QuotaPolicyOut)
+def set_quota_policy(body: QuotaPolicyIO, session: SessionDep, actor: ActorDep):
+    """A hospital's or department's reserved-quota and release rules; its schedules follow."""
+    return schedules.set_quota_policy(session, actor, schedules.QuotaPolicyIn(**body.model_dump()))
+
+
+@router.get("/quota-policies", response_model=list[QuotaPolicyOut])
+def quota_policies(session: SessionDep, actor: ActorDep, org_id: Annotated[int, Query(ge=1, le=2**31 - 1)]):
+    return schedules.list_quota_policies(session, actor, org_id=org_id)
+
+
 class ClosureIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: Id

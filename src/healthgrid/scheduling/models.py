@@ -252,3 +252,23 @@ class ExamBooking(Base):
     booked_by: Mapped[str] = mapped_column(String(100))
     instructions: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class QuotaPolicy(Base):
+    """The quota rules of a hospital, or of one of its departments (§3.6: configurable per
+    hospital and department); a new schedule takes the department's, else the hospital's,
+    else the platform defaults (``HEALTHGRID_SCHEDULING__*``)."""
+
+    __tablename__ = "sched_quota_policy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope_key: Mapped[str] = mapped_column(String(40), unique=True)  # "org:12" or "org:12/dept:34"
+    org_id: Mapped[int] = mapped_column(ForeignKey("reg_organization.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("reg_department.id"))
+    reserve_ratio: Mapped[float] = mapped_column(Float)
+    reserve_lead_days: Mapped[int] = mapped_column(SmallInteger)
+    release_back_hours: Mapped[int] = mapped_column(SmallInteger)
+    open_days_ahead: Mapped[int] = mapped_column(SmallInteger)
+    release_minute: Mapped[int] = mapped_column(SmallInteger)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -23,7 +23,16 @@ from ..security import access
 from ..security.domain import Actor, AuditAction, Perm
 from . import domain as d
 from . import queries
-from .models import Appointment, ClinicSession, Closure, Schedule, SessionTemplate, Slot, WaitlistEntry
+from .models import (
+    Appointment,
+    ClinicSession,
+    Closure,
+    QuotaPolicy,
+    Schedule,
+    SessionTemplate,
+    Slot,
+    WaitlistEntry,
+)
 from .queries import ScheduleView
 from .service import _cancel, settings_of, tz_of
 
@@ -103,6 +112,105 @@ def _number(value, default, lo, hi, name):
     return v
 
 
+@dataclass
+class QuotaPolicyIn:
+    org_id: int
+    department_id: int | None = None
+    reserve_ratio: float = 0.3
+    reserve_lead_days: int = 14
+    release_back_hours: int = 48
+    open_days_ahead: int = 7
+    release_time: str = "08:00"
+
+
+@dataclass
+class QuotaPolicyView:
+    id: int
+    org_id: int
+    department_id: int | None
+    reserve_ratio: float
+    reserve_lead_days: int
+    release_back_hours: int
+    open_days_ahead: int
+    release_minute: int
+    updated_by: str
+    updated_at: datetime
+    schedules_updated: int = 0
+
+
+def _scope_key(org_id: int, department_id: int | None) -> str:
+    return f"org:{org_id}" if department_id is None else f"org:{org_id}/dept:{department_id}"
+
+
+def _policy_view(row: QuotaPolicy, updated: int = 0) -> QuotaPolicyView:
+    return QuotaPolicyView(row.id, row.org_id, row.department_id, row.reserve_ratio, row.reserve_lead_days,
+                           row.release_back_hours, row.open_days_ahead, row.release_minute, row.updated_by,
+                           row.updated_at, updated)
+
+
+def set_quota_policy(session: Session, actor: Actor, data: QuotaPolicyIn) -> QuotaPolicyView:
+    """Set a hospital's (or one department's) reserved-quota and release rules (§3.6). The
+    schedules it governs take them at once for the sessions opened from now on; sessions
+    already opened keep their pools, since patients may have booked them."""
+    minute = d.parse_clock(data.release_time, "release_time") % (24 * 60)
+    values = dict(reserve_ratio=_number(data.reserve_ratio, None, 0, 1, "reserve_ratio"),
+                  reserve_lead_days=_number(data.reserve_lead_days, None, 0, 90, "reserve_lead_days"),
+                  release_back_hours=_number(data.release_back_hours, None, 0, 24 * 30, "release_back_hours"),
+                  open_days_ahead=_number(data.open_days_ahead, None, 0, 90, "open_days_ahead"),
+                  release_minute=minute)
+    with transaction(session):
+        access.check(session, actor, Perm.SCHEDULE_MANAGE, AuditAction.UPDATE, resource_type="QuotaPolicy",
+                     org_id=data.org_id)
+        if data.department_id is not None:
+            ref = registry_queries.department_ref(session, data.department_id)
+            if ref is None or ref[0] != data.org_id:
+                raise Invalid("SCHED-015", f"department {data.department_id} is not a department of this"
+                              " organisation", {"field": "department_id"})
+        key = _scope_key(data.org_id, data.department_id)
+        row = session.scalar(select(QuotaPolicy).where(QuotaPolicy.scope_key == key).with_for_update())
+        if row is None:
+            row = QuotaPolicy(scope_key=key, org_id=data.org_id, department_id=data.department_id, **values,
+                              updated_by=actor.username)
+            session.add(row)
+        else:
+            for k, v in values.items():
+                setattr(row, k, v)
+            row.updated_by = actor.username
+        session.flush()
+        stmt = select(Schedule).where(Schedule.org_id == data.org_id, Schedule.active.is_(True))
+        if data.department_id is not None:
+            stmt = stmt.where(Schedule.department_id == data.department_id)
+        else:  # departments with a policy of their own keep it
+            own = select(QuotaPolicy.department_id).where(QuotaPolicy.org_id == data.org_id,
+                                                          QuotaPolicy.department_id.is_not(None))
+            stmt = stmt.where((Schedule.department_id.is_(None)) | Schedule.department_id.not_in(own))
+        governed = list(session.scalars(stmt))
+        for sched in governed:
+            for k, v in values.items():
+                setattr(sched, k, v)
+        session.flush()
+        return _policy_view(row, len(governed))
+
+
+def list_quota_policies(session: Session, actor: Actor, *, org_id: int) -> list[QuotaPolicyView]:
+    with transaction(session):
+        access.check(session, actor, Perm.REGISTRY_READ, AuditAction.SEARCH, resource_type="QuotaPolicy",
+                     audit_success=False)
+        rows = session.scalars(select(QuotaPolicy).where(QuotaPolicy.org_id == org_id).order_by(QuotaPolicy.id))
+        return [_policy_view(r) for r in rows]
+
+
+def _quota_defaults(session: Session, org_id: int, department_id: int | None) -> dict:
+    """The department's policy, else the hospital's, else the platform settings."""
+    keys = [_scope_key(org_id, department_id)] if department_id is not None else []
+    keys.append(_scope_key(org_id, None))
+    found = {p.scope_key: p for p in session.scalars(select(QuotaPolicy).where(QuotaPolicy.scope_key.in_(keys)))}
+    policy = next((found[k] for k in keys if k in found), None)
+    source = policy if policy is not None else settings_of(session)
+    return {k: getattr(source, k) for k in ("reserve_ratio", "reserve_lead_days", "release_back_hours",
+                                            "open_days_ahead", "release_minute")}
+
+
 def create_schedule(session: Session, actor: Actor, data: ScheduleIn, *, today: date | None = None) -> ScheduleView:
     """A new schedule (排班) with its weekly templates; its sessions are opened at once."""
     specs = [t.spec() for t in data.templates]
@@ -112,18 +220,19 @@ def create_schedule(session: Session, actor: Actor, data: ScheduleIn, *, today: 
         access.check(session, actor, Perm.SCHEDULE_MANAGE, AuditAction.CREATE, resource_type="Schedule",
                      org_id=data.org_id)
         exam_kind = _check_refs(session, data)
-        cfg = settings_of(session)
+        cfg = _quota_defaults(session, data.org_id, data.department_id)
         row = Schedule(
             org_id=data.org_id, department_id=data.department_id, practitioner_id=data.practitioner_id,
             equipment_id=data.equipment_id, kind=data.kind, exam_kind=exam_kind, name=data.name.strip(),
             fee_class=data.fee_class,
-            reserve_ratio=_number(data.reserve_ratio, cfg.reserve_ratio, 0, 1, "reserve_ratio"),
-            reserve_lead_days=_number(data.reserve_lead_days, cfg.reserve_lead_days, 0, 90, "reserve_lead_days"),
-            release_back_hours=_number(data.release_back_hours, cfg.release_back_hours, 0, 24 * 30,
+            reserve_ratio=_number(data.reserve_ratio, cfg["reserve_ratio"], 0, 1, "reserve_ratio"),
+            reserve_lead_days=_number(data.reserve_lead_days, cfg["reserve_lead_days"], 0, 90,
+                                      "reserve_lead_days"),
+            release_back_hours=_number(data.release_back_hours, cfg["release_back_hours"], 0, 24 * 30,
                                        "release_back_hours"),
-            open_days_ahead=_number(data.open_days_ahead, cfg.open_days_ahead, 0, 90, "open_days_ahead"),
+            open_days_ahead=_number(data.open_days_ahead, cfg["open_days_ahead"], 0, 90, "open_days_ahead"),
             release_minute=(d.parse_clock(data.release_time, "release_time") if data.release_time
-                            else cfg.release_minute) % (24 * 60),
+                            else cfg["release_minute"]) % (24 * 60),
             channel_shares=d.check_shares(data.channel_shares or d.DEFAULT_CHANNEL_SHARES), active=True)
         session.add(row)
         session.flush()
