@@ -211,11 +211,27 @@ def _quota_defaults(session: Session, org_id: int, department_id: int | None) ->
                                             "open_days_ahead", "release_minute")}
 
 
-def create_schedule(session: Session, actor: Actor, data: ScheduleIn, *, today: date | None = None) -> ScheduleView:
-    """A new schedule (排班) with its weekly templates; its sessions are opened at once."""
-    specs = [t.spec() for t in data.templates]
+def _specs(templates: list[TemplateIn]) -> list[d.TemplateSpec]:
+    specs = [t.spec() for t in templates]
     if len({(s.weekday, s.part) for s in specs}) != len(specs):
         raise Invalid("SCHED-016", "one template per weekday and part", {"field": "templates"})
+    return specs
+
+
+def _with_templates(session: Session, actor: Actor, row: Schedule, specs: list[d.TemplateSpec],
+                    today: date | None) -> ScheduleView:
+    """Write a schedule's weekly templates and open the sessions they make."""
+    session.add_all(SessionTemplate(schedule_id=row.id, weekday=s.weekday, part=s.part, start_minute=s.start_minute,
+                                    end_minute=s.end_minute, slot_minutes=s.slot_minutes, per_slot=s.per_slot)
+                    for s in specs)
+    session.flush()
+    open_sessions(session, actor, today=today, schedule_ids=[row.id])
+    return queries.schedule_views(session, [row], with_templates=True)[0]
+
+
+def create_schedule(session: Session, actor: Actor, data: ScheduleIn, *, today: date | None = None) -> ScheduleView:
+    """A new schedule (排班) with its weekly templates; its sessions are opened at once."""
+    specs = _specs(data.templates)
     with transaction(session):
         access.check(session, actor, Perm.SCHEDULE_MANAGE, AuditAction.CREATE, resource_type="Schedule",
                      org_id=data.org_id)
@@ -236,22 +252,14 @@ def create_schedule(session: Session, actor: Actor, data: ScheduleIn, *, today: 
             channel_shares=d.check_shares(data.channel_shares or d.DEFAULT_CHANNEL_SHARES), active=True)
         session.add(row)
         session.flush()
-        for s in specs:
-            session.add(SessionTemplate(schedule_id=row.id, weekday=s.weekday, part=s.part,
-                                        start_minute=s.start_minute, end_minute=s.end_minute,
-                                        slot_minutes=s.slot_minutes, per_slot=s.per_slot))
-        session.flush()
-        open_sessions(session, actor, today=today, schedule_ids=[row.id])
-        return queries.schedule_views(session, [row], with_templates=True)[0]
+        return _with_templates(session, actor, row, specs, today)
 
 
 def set_templates(session: Session, actor: Actor, schedule_id: int, templates: list[TemplateIn], *,
                   expected_version: int | None = None, today: date | None = None) -> ScheduleView:
     """Replace a schedule's weekly templates. Sessions already opened keep their places
     (patients may have booked them); days not yet opened follow the new templates."""
-    specs = [t.spec() for t in templates]
-    if len({(s.weekday, s.part) for s in specs}) != len(specs):
-        raise Invalid("SCHED-016", "one template per weekday and part", {"field": "templates"})
+    specs = _specs(templates)
     with transaction(session):
         row = queries.schedule(session, schedule_id)
         access.check(session, actor, Perm.SCHEDULE_MANAGE, AuditAction.UPDATE, resource_type="Schedule",
@@ -260,13 +268,7 @@ def set_templates(session: Session, actor: Actor, schedule_id: int, templates: l
             raise PreconditionFailed("SCHED-028", f"schedule {row.id} is at version {row.version}",
                                      {"version": row.version})
         session.execute(delete(SessionTemplate).where(SessionTemplate.schedule_id == row.id))
-        for s in specs:
-            session.add(SessionTemplate(schedule_id=row.id, weekday=s.weekday, part=s.part,
-                                        start_minute=s.start_minute, end_minute=s.end_minute,
-                                        slot_minutes=s.slot_minutes, per_slot=s.per_slot))
-        session.flush()
-        open_sessions(session, actor, today=today, schedule_ids=[row.id])
-        return queries.schedule_views(session, [row], with_templates=True)[0]
+        return _with_templates(session, actor, row, specs, today)
 
 
 def list_schedules(session: Session, actor: Actor, *, org_id: int | None = None, department_id: int | None = None,
