@@ -381,10 +381,18 @@ def test_update_refuses_what_it_cannot_change(client, live):
     assert get(client, url)["status"] == "booked"  # nothing was written
 
 
+def test_schedule_search_by_active_and_exam_kind(client, session, live):
+    sid = str(live.c.schedule.id)
+    assert ids(get(client, "/fhir/Schedule", active="false")) == []
+    assert sid in ids(get(client, "/fhir/Schedule"))
+    schedules.close_schedule(session, SYS, live.c.schedule.id)
+    assert ids(get(client, "/fhir/Schedule", active="false")) == [sid]
+    assert sid not in ids(get(client, "/fhir/Schedule", active="true"))
+
+
 def test_searches_the_queries_cannot_answer_are_refused(client, live):
     assert code_of(client.get("/fhir/Slot?service-type=03"), 400) == "SCHED-072"
     assert code_of(client.get("/fhir/Schedule?service-type=03"), 400) == "SCHED-072"
-    assert code_of(client.get("/fhir/Schedule?active=false"), 400) == "SCHED-072"
     assert code_of(client.get("/fhir/Slot?start=2026-11-24T08:00:00Z"), 400) == "FHIR-003"
     assert code_of(client.get("/fhir/Slot?start=ne2026-11-24"), 400) == "FHIR-003"
     assert code_of(client.get("/fhir/Appointment?status=waiting"), 400) == "FHIR-003"

@@ -272,14 +272,16 @@ def set_templates(session: Session, actor: Actor, schedule_id: int, templates: l
 
 
 def list_schedules(session: Session, actor: Actor, *, org_id: int | None = None, department_id: int | None = None,
-                   practitioner_id: int | None = None, kind: str | None = None, offset: int = 0,
-                   limit: int = 100) -> list[ScheduleView]:
+                   practitioner_id: int | None = None, kind: str | None = None, exam_kind: str | None = None,
+                   active: bool | None = True, offset: int = 0, limit: int = 100) -> list[ScheduleView]:
+    """Schedules by place, doctor, kind or equipment kind; active ones unless asked (None: all)."""
     with transaction(session):
         access.check(session, actor, Perm.REGISTRY_READ, AuditAction.SEARCH, resource_type="Schedule",
                      audit_success=False)
-        stmt = select(Schedule).where(Schedule.active.is_(True))
+        stmt = select(Schedule)
         for column, value in ((Schedule.org_id, org_id), (Schedule.department_id, department_id),
-                              (Schedule.practitioner_id, practitioner_id), (Schedule.kind, kind)):
+                              (Schedule.practitioner_id, practitioner_id), (Schedule.kind, kind),
+                              (Schedule.exam_kind, exam_kind), (Schedule.active, active)):
             if value is not None:
                 stmt = stmt.where(column == value)
         rows = list(session.scalars(stmt.order_by(Schedule.id).offset(offset).limit(limit)))

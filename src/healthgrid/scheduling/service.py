@@ -751,6 +751,7 @@ class SlotQuery:
     day_to: date | None = None
     pool: str | None = None  # a channel, or "reserved"
     free_only: bool = True
+    full_only: bool = False  # only places all taken (FHIR Slot?status=busy)
 
 
 def find_slots(session: Session, actor: Actor, q: SlotQuery, *, now: datetime | None = None, offset: int = 0,
@@ -782,6 +783,8 @@ def find_slots(session: Session, actor: Actor, q: SlotQuery, *, now: datetime | 
                 (Slot.pool == q.pool) | ((Slot.pool == d.Pool.RESERVED.value) & ClinicSession.released_back))
         if q.free_only:
             stmt = stmt.where(Slot.booked < Slot.capacity)
+        if q.full_only:
+            stmt = stmt.where(Slot.booked >= Slot.capacity)
         return queries.slot_rows(session, stmt.order_by(Slot.starts_at, Slot.id).offset(offset).limit(limit))
 
 

@@ -44,10 +44,9 @@ providers) and ``operations`` ($find, $book). Mapping decisions, made once here:
   version); another status
   (``noshow`` is the worker's), or a new time, slot or participant, is refused (422
   SCHED-071). Elements the body omits are left as they are.
-- Stopgaps, filters the scheduling queries lack and that are applied here by scanning
-  the query's rows in chunks: Slot ``status=busy`` (SlotQuery has no "full only") and
-  Schedule ``service-type`` of an equipment kind (list_schedules has no exam-kind
-  filter). Schedule search lists active schedules only (``active=false`` is refused).
+- Every search parameter is a filter of the scheduling queries (Slot ``status=busy`` is
+  ``SlotQuery.full_only``, Schedule ``service-type`` of an equipment kind is
+  ``exam_kind``, ``active=false`` lists closed schedules).
 - Codes of this adapter: SCHED-070 an unreadable reference in a $book body, SCHED-071 a
   change an update cannot make, SCHED-072 a search the scheduling queries cannot answer.
 """

@@ -64,12 +64,6 @@ def _days(name: str, doc: str) -> SearchParamDef:
                           prefixes=DATE_PREFIXES)
 
 
-def _exam_kind(kind: str) -> Callable[[Any], bool]:
-    def keep(view: Any) -> bool:
-        return view.exam_kind == kind
-    return keep
-
-
 def _category(token: Token | None) -> str | None:
     if token is None:
         return None
@@ -83,12 +77,13 @@ class ScheduleProvider(ResourceProvider):
     versioning = "versioned"
     documentation = ("Bookable schedules (排班): a doctor's clinic, a department's clinic or an exam room. actor: "
                      "the Practitioner and the hospital's site (Location/site-<organisation id>); the fee class "
-                     "(普通号/专家号/特需号) is an extension. Only active schedules are listed by search.")
+                     "(普通号/专家号/特需号) is an extension. A closed schedule is inactive.")
     search_params = (
         ID_PARAM,
         _single("actor", ParamType.REFERENCE, "Practitioner/<id>, or the hospital as Location/site-<organisation "
                 "id>.", targets=("Practitioner", "Location")),
-        _single("active", ParamType.TOKEN, "true (search lists active schedules only).", codes=("true", "false")),
+        _single("active", ParamType.TOKEN, "true: schedules still offered; false: closed ones.",
+                codes=("true", "false")),
         _single("service-type", ParamType.TOKEN, SERVICE_TYPE_DOC + " A department code needs the hospital as "
                 "actor."),
         _single("service-category", ParamType.TOKEN, f"clinic | exam ({KIND_SYSTEM}).", codes=("clinic", "exam")),
@@ -110,25 +105,22 @@ class ScheduleProvider(ResourceProvider):
         if ids is not None:
             return by_ids(request, ids, lambda i: self.read(session, str(i), actor))
         active = value(request, "active")
-        if active is not None and active.code == "false":
-            raise bad("SCHED-072", "active", "search lists active schedules; read an inactive one by its id")
-        filters: dict[str, Any] = {"kind": _category(value(request, "service-category"))}
+        filters: dict[str, Any] = {"kind": _category(value(request, "service-category")),
+                                   "active": None if active is None else active.code == "true"}
         who_ = actor_ref(value(request, "actor"))
         if who_ is not None:
             if who_[0] not in ("org", "practitioner"):
                 raise NoMatch("actor")
             filters["org_id" if who_[0] == "org" else "practitioner_id"] = who_[1]
-        keep = None
         wanted = service_type(value(request, "service-type"))
         if wanted and wanted[0] == "department":
             filters["department_id"] = department_at(session, filters.get("org_id"), wanted[1], "service-type")
         elif wanted:
             if filters["kind"] == "clinic":
                 raise NoMatch("service-type")  # an equipment kind is an exam schedule's
-            filters["kind"] = "exam"
-            keep = _exam_kind(wanted[1])  # list_schedules has no exam-kind filter
+            filters["kind"], filters["exam_kind"] = "exam", wanted[1]
         rows, total, more = page(request, lambda off, lim: schedules.list_schedules(
-            session, actor, offset=off, limit=lim, **filters), keep)
+            session, actor, offset=off, limit=lim, **filters))
         look = Lookups(session, actor)
         return SearchResult(total, [schedule_to_fhir(v, look) for v in rows], more)
 
@@ -181,23 +173,20 @@ class SlotProvider(ResourceProvider):
                                                    "Appointment/$find?organization=…&service-type=…")
         query.exam_kind = wanted[1] if wanted else None
         query.day_from, query.day_to = day_range(request, "start")
-        keep = self._status_filter(request, query)
+        self._status_filter(request, query)
         rows, total, more = page(request, lambda off, lim: service.find_slots(
-            session, actor, query, now=self.clock(), offset=off, limit=lim), keep)
+            session, actor, query, now=self.clock(), offset=off, limit=lim))
         look = Lookups(session, actor)
         return SearchResult(total, [slot_to_fhir(s, look) for s in rows], more)
 
     @staticmethod
-    def _status_filter(request: SearchRequest, query: service.SlotQuery) -> Callable[[Any], bool] | None:
+    def _status_filter(request: SearchRequest, query: service.SlotQuery) -> None:
         status = value(request, "status")
         if status is None:
-            return None
+            return
         if status.code == "busy-unavailable":
             raise NoMatch("status")  # stopped sessions are not listed
-        if status.code == "free":
-            query.free_only = True
-            return None
-        return lambda s: s.free == 0  # SlotQuery has no "full only" filter yet
+        query.free_only, query.full_only = status.code == "free", status.code == "busy"
 
 
 class AppointmentProvider(ResourceProvider):

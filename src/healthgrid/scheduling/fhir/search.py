@@ -17,7 +17,6 @@ from ...registry import queries as registry_queries
 from .mapping import DEPARTMENT_SYSTEM, EXAM_KIND_SYSTEM, bad, db_id, site_id
 
 T = TypeVar("T")
-SCAN_CHUNK = 500  # rows read per call when a filter the query lacks is applied here
 Fetch = Callable[[int, int], Sequence[T]]
 
 
@@ -32,32 +31,14 @@ def value(request: SearchRequest, name: str) -> Any:
     return clause.values[0] if clause else None
 
 
-def page(request: SearchRequest, fetch: Fetch, keep: Callable[[T], bool] | None = None
-         ) -> tuple[list[T], int | None, bool]:
+def page(request: SearchRequest, fetch: Fetch) -> tuple[list[T], int | None, bool]:
     """One page from a service call that pages but does not count: it reads one row past
-    the page, so the total is known only on the last page (as the Patient provider does).
-    ``keep``: a filter the service's query cannot apply — rows are then scanned in chunks
-    from the start (a stopgap until the query takes it; see the package docstring)."""
-    if keep is None:
-        rows = list(fetch(request.offset, request.count + 1))
-    else:
-        rows = _scan(fetch, keep, request.offset + request.count + 1)[request.offset:]
+    the page, so the total is known only on the last page (as the Patient provider does)."""
+    rows = list(fetch(request.offset, request.count + 1))
     more = len(rows) > request.count
     rows = rows[:request.count]
     known = not more and (bool(rows) or request.offset == 0)
     return rows, (request.offset + len(rows) if known else None), more
-
-
-def _scan(fetch: Fetch, keep: Callable[[T], bool], wanted: int) -> list[T]:
-    found: list[T] = []
-    offset = 0
-    while len(found) < wanted:
-        batch = list(fetch(offset, SCAN_CHUNK))
-        found += [r for r in batch if keep(r)]
-        if len(batch) < SCAN_CHUNK:
-            break
-        offset += SCAN_CHUNK
-    return found[:wanted]
 
 
 def by_ids(request: SearchRequest, ids: set[int], read: Callable[[int], dict[str, Any] | None]) -> SearchResult:
