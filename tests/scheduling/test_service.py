@@ -404,3 +404,14 @@ def test_quota_policies_per_hospital_and_department_govern_their_schedules(sessi
     assert len(schedules.list_quota_policies(session, SYS, org_id=org)) == 2
     with pytest.raises(Invalid):
         schedules.set_quota_policy(session, SYS, schedules.QuotaPolicyIn(org_id=org, reserve_ratio=1.5))
+
+
+def test_appointments_appear_on_the_patient_timeline_and_open_the_record_to_the_facility(session, clinic):
+    from healthgrid.patients import service as patients
+
+    appt = _book(session, tomorrow_slots(session, clinic)[0], clinic.patients[0])
+    entries = patients.patient_timeline(session, SYS, clinic.patients[0].id)
+    assert any(e.kind == "appointment" and e.detail["appointment_id"] == appt.id for e in entries)
+    # a clinician of the hospital the patient is booked at has a care relationship
+    doctor = _staff(session, clinic.region.county_hospital.id, role="clinician", username="doc-county")
+    assert patients.get_patient(session, doctor, clinic.patients[0].id).id == clinic.patients[0].id

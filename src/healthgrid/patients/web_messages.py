@@ -118,6 +118,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "patients.timeline.identifier": ("病案号", "Record number"),
     "patients.timeline.merged": ("合并", "Merged"),
     "patients.timeline.unmerged": ("撤销合并", "Unmerged"),
+    "patients.timeline.appointment": ("预约", "Appointment"),
+    "patients.timeline.appointment.text": ("在{org}的预约挂号或检查预约", "Booked at {org} (clinic or exam)"),
     "patients.timeline.registered.text": ("在{org}建档（记录 #{record}）", "Registered at {org} (record #{record})"),
     "patients.timeline.identifier.text": ("{org}分配了病案号（记录 #{record}）",
                                           "{org} gave a medical record number (record #{record})"),
