@@ -1,7 +1,9 @@
 """A real browser on the live app (generated tiny region) and booking: the demo resident goes
 through facility → department → doctor → day → time → confirm, sees the appointment in
 "my appointments" and cancels it; the demo facility administrator (password and TOTP code)
-opens the schedule editor and stops a session (停诊). Both languages; screenshots
+opens the schedule editor, sets the hospital's quota policy (预留号源规则) and stops a session
+(停诊); the resident whose session was stopped takes one of the offered times (停诊改约). Both
+languages; screenshots
 (``booking-*.png``) go to /tmp/hg-shots for a human to look at.
 
 The clinic is made here through the services, at the demo clinician's hospital (where the
@@ -27,6 +29,7 @@ from healthgrid.patients import service as patients
 from healthgrid.registry import queries as registry_queries
 from healthgrid.registry import service as registry
 from healthgrid.scheduling import schedules
+from healthgrid.scheduling import service as booking
 from healthgrid.security import service as security
 from healthgrid.security.domain import Actor, parse_resident_id
 from healthgrid.security.synth import DEMO_PASSWORD
@@ -161,6 +164,14 @@ def test_facility_admin_stops_a_session(page, live_server, region_url, clinic, t
     assert page.url == live_server + "/scheduling/schedules"
     assert page.locator("h1").inner_text() == "排班管理"
     _shot(page, tmp_path, "booking-admin-schedules")
+    policy = page.locator("form.policy-form")
+    policy.locator("#p-reserve_ratio").fill("25")
+    policy.locator("#p-release_back_hours").fill("24")
+    policy.get_by_role("button", name="保存规则").click()
+    assert "全院的预留号源规则已更新" in page.locator(".flash").inner_text()
+    assert "25%" in page.locator('table.policies tr[data-policy-scope="org"]').inner_text()
+    page.locator("#policy").scroll_into_view_if_needed()
+    _shot(page, tmp_path, "booking-admin-policy")
     page.locator(f'tr[data-schedule-id="{clinic.schedule_id}"] a').click()
     assert page.locator("h1").inner_text() == CLINIC_NAME
     _shot(page, tmp_path, "booking-admin-sessions")
@@ -173,5 +184,46 @@ def test_facility_admin_stops_a_session(page, live_server, region_url, clinic, t
     page.goto(page.url + "?lang=en")
     assert "coming sessions" in page.locator("h2").last.inner_text()
     _shot(page, tmp_path, "booking-admin-sessions-en")
+    assert page.requested_hosts == {"127.0.0.1"}
+    assert page.console_errors == []
+
+
+def _stopped_booking(region_url: str, clinic: Clinic) -> int:
+    """The demo resident's appointment three days on, cancelled by a stop-clinic notice."""
+    day = clinic.tomorrow + timedelta(days=2)
+    eng = make_engine(region_url)
+    try:
+        with make_sessionmaker(eng, info=dict(SESSION_INFO))() as s:
+            user = security.user_by_name(s, "demo-resident")
+            me = patients.patient_of_id_number(s, security.own_id_number(s, user.id))
+            slot = booking.find_slots(s, SYS, booking.SlotQuery(schedule_id=clinic.schedule_id, day_from=day,
+                                                                 day_to=day, pool="web"))[0]
+            appt = booking.book_appointment(s, SYS, slot_id=slot.id, patient_id=me, channel="web")
+            schedules.add_closure(s, SYS, org_id=clinic.org_id, day=day, kind="stop", reason="医生参加义诊",
+                                  schedule_id=clinic.schedule_id, part=slot.part)
+            s.commit()
+            return appt.id
+    finally:
+        eng.dispose()
+
+
+def test_resident_rebooks_after_a_stop_clinic_notice(page, live_server, region_url, clinic,  # noqa: F811
+                                                     tmp_path):
+    old = _stopped_booking(region_url, clinic)
+    log_in(page, live_server, username="demo-resident", password=DEMO_PASSWORD)
+    page.goto(live_server + "/appointments")
+    row = page.locator(f'table.appointments--past tr[data-appointment-id="{old}"]')
+    assert "停诊：医生参加义诊" in row.inner_text() and row.locator("button[data-rebook-slot]").count() >= 1
+    page.goto(live_server + f"/appointments/{old}")
+    offer = page.locator("section.rebook")
+    assert "停诊改约" in offer.inner_text() and "医生参加义诊" in offer.inner_text()
+    _shot(page, tmp_path, "booking-rebook-offer")
+    page.goto(live_server + f"/appointments/{old}?lang=en")
+    assert "Session cancelled by the hospital" in page.locator("section.rebook").inner_text()
+    _shot(page, tmp_path, "booking-rebook-offer-en")
+    page.locator("section.rebook button[data-rebook-slot]").first.click()
+    assert "Rebooked" in page.locator(".flash").inner_text()
+    assert page.locator("main").get_attribute("data-status") == "booked"
+    _shot(page, tmp_path, "booking-rebook-done-en")
     assert page.requested_hosts == {"127.0.0.1"}
     assert page.console_errors == []

@@ -278,8 +278,16 @@ def test_stop_clinic_cancels_notifies_and_offers_other_times(session, clinic):
     assert "可改约" in body
     options = service.rebooking_choices(session, SYS, appt.id, now=NOW)
     assert options and all(o.department_id == clinic.department_id and o.day > TOMORROW for o in options)
-    moved = service.rebook_appointment(session, SYS, appt.id, slot_id=options[0].id, now=NOW)
+    moved = service.rebook_appointment(session, SYS, appt.id, slot_id=options[0].id, idempotency_key="rb-1",
+                                       now=NOW)
     assert moved.status == "booked" and moved.patient_id == clinic.patients[0].id and moved.channel == "web"
+    again = service.rebook_appointment(session, SYS, appt.id, slot_id=options[0].id, idempotency_key="rb-1",
+                                       now=NOW)
+    assert again.id == moved.id and again.replayed
+    with pytest.raises(Conflict) as err:  # once only: a second rebooking would book twice
+        service.rebook_appointment(session, SYS, appt.id, slot_id=options[-1].id, now=NOW)
+    assert err.value.code == "SCHED-030" and err.value.detail["rebooked_as"] == moved.id
+    assert service.rebooking_choices(session, SYS, appt.id, now=NOW) == []
     with pytest.raises(Conflict) as err:  # an appointment the patient cancelled is booked anew instead
         service.rebook_appointment(session, SYS, moved.id, slot_id=options[-1].id, now=NOW)
     assert err.value.code == "SCHED-030"

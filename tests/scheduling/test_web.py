@@ -382,3 +382,119 @@ def test_the_inbox_shows_the_residents_messages_and_marks_them_read(secure_clien
     assert "Appointment tomorrow" in en.text and "Messages" in en.text
     login(secure_client, world, Role.CLINICIAN)
     assert "就诊提醒" not in secure_client.get("/inbox", headers=HTML).text
+
+
+# -- rebooking after a stop-clinic notice (停诊改约) -----------------------------------------------
+
+
+def _stopped(session, clinic, reason="医生外出会诊"):
+    """The resident's appointment tomorrow, cancelled by a stop-clinic notice."""
+    booked = service.book_appointment(session, SYS, slot_id=clinic.slots(session)[0].id, patient_id=clinic.me,
+                                      channel="web")
+    schedules.add_closure(session, SYS, org_id=clinic.hospital.id, day=clinic.tomorrow, kind="stop", reason=reason,
+                          schedule_id=clinic.schedule.id, part="am")
+    session.commit()
+    return booked
+
+
+def test_a_stop_clinic_notice_offers_other_times_and_rebooks_once(secure_client, session, clinic,
+                                                                  world):  # noqa: F811
+    old = _stopped(session, clinic)
+    login(secure_client, world, Role.RESIDENT)
+    listed = secure_client.get("/appointments", headers=HTML)
+    assert f'data-rebook-for="{old.id}"' in listed.text and "停诊：医生外出会诊" in listed.text
+    assert "stop_clinic" not in listed.text
+    page = secure_client.get(f"/appointments/{old.id}", headers=HTML)
+    assert "停诊改约" in page.text and "停诊：医生外出会诊" in page.text and "改约同科室的以下时间" in page.text
+    offered = [int(x) for x in re.findall(r'data-rebook-slot="(\d+)"', page.text)]
+    choices = service.rebooking_choices(session, SYS, old.id)
+    assert offered == [c.id for c in choices] and all(c.day != clinic.tomorrow for c in choices)
+    form = {"csrf_token": _csrf(page.text), "slot_id": offered[0], "key": KEY_RE.search(page.text).group(1),
+            "back": f"/appointments/{old.id}"}
+    first = secure_client.post(f"/appointments/{old.id}/rebook", headers=HTML, data=form, follow_redirects=False)
+    again = secure_client.post(f"/appointments/{old.id}/rebook", headers=HTML, data=form, follow_redirects=False)
+    assert first.status_code == again.status_code == 303 and first.headers["location"] == again.headers["location"]
+    moved = secure_client.get(first.headers["location"], headers=HTML)
+    assert "改约成功" in moved.text and 'data-status="booked"' in moved.text and "心内科 张晓明" not in moved.text
+    assert service.get_slot(session, SYS, offered[0]).booked == 1
+    # rebooked: the notice no longer offers times; the reason reads in English on an English page
+    en = secure_client.get(f"/appointments/{old.id}?lang=en", headers=HTML)
+    assert "data-rebook-for" not in en.text and "Session cancelled by the hospital: 医生外出会诊" in en.text
+
+
+def test_only_a_stop_clinic_cancellation_is_rebooked(secure_client, session, clinic, world):  # noqa: F811
+    own = service.book_appointment(session, SYS, slot_id=clinic.slots(session)[0].id, patient_id=clinic.me,
+                                   channel="web")
+    service.cancel_appointment(session, SYS, own.id, reason="行程有变")
+    later = clinic.slots(session, day=clinic.tomorrow + timedelta(days=1))[0]
+    session.commit()
+    login(secure_client, world, Role.RESIDENT)
+    page = secure_client.get(f"/appointments/{own.id}", headers=HTML)
+    assert "data-rebook-for" not in page.text and "行程有变" in page.text
+    refused = secure_client.post(f"/appointments/{own.id}/rebook", headers=HTML, data={
+        "csrf_token": _csrf(page.text), "slot_id": later.id, "key": "k-own"})
+    assert 'data-error-code="SCHED-030"' in refused.text and "只有因停诊取消的预约可以改约" in refused.text
+    assert service.get_slot(session, SYS, later.id).booked == 0
+    secure_client.get(f"/appointments/{own.id}?lang=en", headers=HTML)  # the language is remembered
+    en = secure_client.post(f"/appointments/{own.id}/rebook", headers=HTML, data={
+        "csrf_token": _csrf(page.text), "slot_id": later.id, "key": "k-own-en"})
+    assert 'data-error-code="SCHED-030"' in en.text and "Only an appointment cancelled by the hospital" in en.text
+
+
+# -- quota policies (预留号源规则) ------------------------------------------------------------------
+
+
+def _policy_form(html: str, **values) -> dict:
+    base = {"csrf_token": _csrf(html), "department_id": "", "reserve_ratio": "25", "reserve_lead_days": "10",
+            "release_back_hours": "24", "open_days_ahead": "7", "release_time": "07:30"}
+    return {**base, **values}
+
+
+def test_the_facility_admin_sets_the_hospitals_and_a_departments_quota_policy(secure_client, session, clinic,
+                                                                              world):  # noqa: F811
+    login(secure_client, world, Role.FACILITY_ADMIN)
+    page = secure_client.get("/scheduling/schedules", headers=HTML)
+    assert "预留号源规则" in page.text and 'data-policy-scope="default"' in page.text
+    assert "全院（平台默认）" in page.text and "转诊提前开放天数" in page.text and "回流" in page.text
+    whole = secure_client.post("/scheduling/quota-policies", headers=HTML, data=_policy_form(page.text))
+    governed = len(schedules.list_schedules(session, SYS, org_id=clinic.hospital.id, limit=500))
+    assert f"全院的预留号源规则已更新，{governed} 个排班随之调整" in whole.text
+    assert 'data-policy-scope="org"' in whole.text and "25%" in whole.text and "07:30" in whole.text
+    assert 'data-policy-scope="default"' not in whole.text
+    session.expire_all()
+    sched = schedules.get_schedule(session, SYS, clinic.schedule.id)
+    assert (sched.reserve_ratio, sched.reserve_lead_days, sched.release_back_hours) == (0.25, 10, 24)
+    dept = secure_client.post("/scheduling/quota-policies", headers=HTML, data=_policy_form(
+        page.text, department_id=clinic.dept.id, reserve_ratio="40", release_time="08:00"))
+    assert "预留号源规则已更新，1 个排班随之调整" in dept.text and f'data-policy-scope="{clinic.dept.id}"' in dept.text
+    session.expire_all()
+    assert schedules.get_schedule(session, SYS, clinic.schedule.id).reserve_ratio == 0.4
+    # a new schedule whose quota fields are left empty follows its department's policy
+    rows = re.findall(r'name="row_key" value="([^"]+)"', page.text)
+    made = secure_client.post("/scheduling/schedules", headers=HTML, follow_redirects=False, data={
+        "csrf_token": _csrf(page.text), "name": "心内科普通门诊", "department_id": clinic.dept.id,
+        "fee_class": "general", "row_key": rows, "held": rows[:1], "row_start": ["08:00"] * 14,
+        "row_end": ["11:00"] * 14, "row_slot": ["30"] * 14, "row_per": ["2"] * 14})
+    new_id = int(made.headers["location"].rsplit("/", 1)[1])
+    assert schedules.get_schedule(session, SYS, new_id).reserve_ratio == 0.4
+    en = secure_client.get("/scheduling/schedules?lang=en", headers=HTML)
+    assert "Quota policy" in en.text and "Whole hospital" in en.text and "lead days before the public" in en.text
+    again = secure_client.post("/scheduling/quota-policies", headers=HTML, data=_policy_form(page.text))
+    assert "Quota policy updated (Whole hospital): " in again.text
+
+
+def test_a_quota_policy_out_of_range_is_refused_on_the_form(secure_client, session, clinic, world):  # noqa: F811
+    login(secure_client, world, Role.FACILITY_ADMIN)
+    page = secure_client.get("/scheduling/schedules", headers=HTML)
+    bad = secure_client.post("/scheduling/quota-policies", headers=HTML, data=_policy_form(page.text,
+                                                                                          reserve_ratio="150"))
+    assert bad.status_code == 422 and 'data-error-code="SCHED-015"' in bad.text
+    assert 'data-error-field="reserve_ratio"' in bad.text and 'value="150"' in bad.text
+    secure_client.get("/scheduling/schedules?lang=en", headers=HTML)
+    late = secure_client.post("/scheduling/quota-policies", headers=HTML, data=_policy_form(
+        page.text, release_back_hours="9999"))
+    assert late.status_code == 422 and "The schedule is not valid." in late.text
+    assert schedules.list_quota_policies(session, SYS, org_id=clinic.hospital.id) == []
+    login(secure_client, world, Role.RESIDENT)
+    refused = secure_client.post("/scheduling/quota-policies", headers=HTML, data=_policy_form(page.text))
+    assert refused.status_code == 403

@@ -406,6 +406,8 @@ WEB_TABLE: dict[tuple[str, str], str | Perm] = {
     ("GET", "/patients/{patient_id}"): RECORD_OR_MERGE,
     # with the glass broken; the facility and population roles are related to this patient anyway
     ("POST", "/patients/{patient_id}/break-glass"): RECORD_READ,
+    # the schedule editor's quota policy (预留号源规则): the facility administrator's alone
+    ("POST", "/scheduling/quota-policies"): Perm.SCHEDULE_MANAGE,
 }
 
 
@@ -434,6 +436,8 @@ WEB_FORMS = {
     "/patients/reviews/{review_id}": {"decision": "distinct", "note": "two different men"},
     "/patients/merges/{merge_id}/unmerge": {"reason": "two men"},
     "/patients/{patient_id}/break-glass": {"reason": "急诊抢救，需要查看既往病史记录"},
+    "/scheduling/quota-policies": {"reserve_ratio": "30", "reserve_lead_days": "14", "release_back_hours": "48",
+                                   "open_days_ahead": "7", "release_time": "08:00"},
 }
 
 

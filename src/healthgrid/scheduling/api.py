@@ -54,6 +54,7 @@ class AppointmentOut(BaseModel):
     exam_code: str | None
     exam_booking_id: int | None
     cancel_reason: str | None
+    rebooked_as: int | None = Field(None, description="after a stop-clinic notice: the appointment it became")
     offer_expires_at: datetime | None
     checked_in_at: datetime | None
     version: int

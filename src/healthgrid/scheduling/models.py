@@ -186,6 +186,7 @@ class Appointment(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     cancel_reason: Mapped[str | None] = mapped_column(String(300))
+    rebooked_as: Mapped[int | None] = mapped_column(Integer)  # after a stop-clinic notice: the new one
     offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -43,6 +43,7 @@ class AppointmentView:
     exam_code: str | None
     exam_booking_id: int | None
     cancel_reason: str | None
+    rebooked_as: int | None
     offer_expires_at: datetime | None
     checked_in_at: datetime | None
     created_at: datetime
@@ -67,7 +68,8 @@ def appointment_views(session: Session, rows: list[Appointment], *, unmasked: bo
             session_id=a.session_id, slot_id=a.slot_id, kind=a.kind, day=a.day, starts_at=a.starts_at,
             ends_at=a.ends_at, channel=a.channel, pool=a.pool, fee_class=a.fee_class, booked_by=a.booked_by,
             referral_ref=a.referral_ref, exam_code=a.exam_code, exam_booking_id=a.exam_booking_id,
-            cancel_reason=a.cancel_reason, offer_expires_at=a.offer_expires_at, checked_in_at=a.checked_in_at,
+            cancel_reason=a.cancel_reason, rebooked_as=a.rebooked_as, offer_expires_at=a.offer_expires_at,
+            checked_in_at=a.checked_in_at,
             created_at=a.created_at, updated_at=a.updated_at, version=a.version))
     return out
 

@@ -457,32 +457,64 @@ def offer_next(session: Session, slot_id: int, *, now: datetime) -> int | None:
     return None
 
 
+REBOOK_DAYS = 14  # a stop-clinic appointment may be rebooked until two weeks after its day
+
+
+def _rebookable(old: Appointment, now_day: date) -> None:
+    if old.status != d.Status.CANCELLED.value or not (old.cancel_reason or "").startswith("stop_clinic"):
+        raise Conflict("SCHED-030", "only an appointment cancelled by a stop-clinic notice is rebooked")
+    if old.rebooked_as is not None:
+        raise Conflict("SCHED-030", f"this appointment was already rebooked as #{old.rebooked_as}",
+                       {"rebooked_as": old.rebooked_as})
+    if now_day > old.day + timedelta(days=REBOOK_DAYS):
+        raise Conflict("SCHED-030", f"rebooking closed {REBOOK_DAYS} days after the stopped day; book anew")
+
+
 def rebook_appointment(session: Session, actor: Actor, appointment_id: int, *, slot_id: int,
                        idempotency_key: str | None = None, now: datetime | None = None) -> AppointmentView:
     """改约 after a stop-clinic notice: the same patient, by the same channel, on another
-    place of the same department (or schedule). Any other cancelled appointment is booked
-    anew, not rebooked."""
-    with transaction(session):
-        old = queries.appointment(session, appointment_id)
-        _check_patient_access(session, actor, AuditAction.UPDATE, patient_id=old.patient_id, org_id=old.org_id,
-                              resource_id=old.id)
-        if old.status != d.Status.CANCELLED.value or not (old.cancel_reason or "").startswith("stop_clinic"):
-            raise Conflict("SCHED-030", "only an appointment cancelled by a stop-clinic notice is rebooked")
-        target = queries.get_slot(session, slot_id)
-        if (target.department_id, target.schedule_id)[0 if old.department_id else 1] != (
-                old.department_id or old.schedule_id):
-            raise Invalid("SCHED-030", "rebook onto a place of the same department", {"field": "slot_id"})
-        channel = old.channel if target.pool in (old.channel, d.Pool.RESERVED.value) else target.pool
-    return book_appointment(session, actor, slot_id=slot_id, patient_id=old.patient_id, channel=channel,
-                            idempotency_key=idempotency_key, referral_ref=old.referral_ref, now=now)
+    place of the same department (or schedule), once. The stopped appointment's row lock
+    makes two rebookings of it queue; the second meets ``rebooked_as`` (or, retried with the
+    same key, answers the first)."""
+    now = now or utcnow()
+    key = check_key(idempotency_key)
+    digest = _request_hash(rebook=appointment_id, slot=slot_id)
+
+    def attempt() -> AppointmentView:
+        with transaction(session):
+            old = queries.appointment(session, appointment_id, for_update=True)
+            _check_patient_access(session, actor, AuditAction.UPDATE, patient_id=old.patient_id,
+                                  org_id=old.org_id, resource_id=old.id)
+            found = _replay(session, actor, key, digest) if key is not None else None
+            if found is not None:
+                return found
+            _rebookable(old, local_day(session, now))
+            target = queries.get_slot(session, slot_id)
+            if (target.department_id, target.schedule_id)[0 if old.department_id else 1] != (
+                    old.department_id or old.schedule_id):
+                raise Invalid("SCHED-030", "rebook onto a place of the same department", {"field": "slot_id"})
+            channel = old.channel if target.pool in (old.channel, d.Pool.RESERVED.value) else target.pool
+            row = _book(session, actor, slot_id=slot_id, patient_id=old.patient_id, channel=channel, key=key,
+                        digest=digest, referral_ref=old.referral_ref, now=now, checked=True)
+            old.rebooked_as = row.id
+            return queries.appointment_views(session, [row], unmasked=actor.can(Perm.PII_UNMASKED))[0]
+
+    try:
+        return retrying(attempt)
+    except IntegrityError as exc:
+        return _after_conflict(session, actor, exc, key, digest)
 
 
 def rebooking_slots(session: Session, appointment_id: int, *, now: datetime | None = None,
-                      limit: int = 5) -> list[queries.SlotView]:
-    """Free places offered after a stop-clinic: the same schedule, then the same department,
-    on the following days."""
+                    limit: int = 5) -> list[queries.SlotView]:
+    """Free places offered after a stop-clinic: the same department (or schedule), on the
+    following days; none once the appointment is rebooked or the window has closed."""
     now = now or utcnow()
     appt = queries.appointment(session, appointment_id)
+    try:
+        _rebookable(appt, local_day(session, now))
+    except Conflict:
+        return []
     stmt = queries.slot_select().where(ClinicSession.status == "open", Slot.starts_at > now,
                                        Slot.booked < Slot.capacity, Slot.pool == appt.channel,
                                        ClinicSession.public_release_at <= now)

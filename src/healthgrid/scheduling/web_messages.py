@@ -123,6 +123,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sched.detail.title": ("预约详情 #{id}", "Appointment #{id}"),
     "sched.detail.back": ("返回我的预约", "Back to my appointments"),
     "sched.detail.rebook": ("重新预约", "Book another time"),
+    # rebooking after a stop-clinic notice (停诊改约)
+    "sched.rebook.title": ("停诊改约", "Rebook"),
+    "sched.rebook.stopped": ("停诊：{reason}", "Session cancelled by the hospital: {reason}"),
+    "sched.rebook.lead": ("该预约因医生停诊已取消。可以改约同科室的以下时间，就诊人和预约渠道不变：",
+                          "The hospital cancelled this session. Take one of these times in the same department"
+                          " instead; the patient and the channel stay the same:"),
+    "sched.rebook.none": ("同科室近期没有空余号源，请稍后再看，或重新预约其他科室。",
+                          "No free place in the same department soon: look again later, or book elsewhere."),
+    "sched.rebook.done": ("已改约。", "Rebooked."),
+    "sched.rebook.more": ("其他时间", "Other times"),
     # family members
     "sched.family.title": ("就诊人管理", "Family members"),
     "sched.family.lead": ("实名就诊：添加已在区域患者主索引建档的家庭成员后，可以为其预约。",
@@ -177,6 +187,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sched.new.no_doctor": ("不指定医生（科室门诊）", "No doctor (department clinic)"),
     "sched.new.fee": ("号别", "Fee class"),
     "sched.new.quota": ("号源与放号", "Quotas and release"),
+    "sched.new.quota_hint": ("留空则按本科室或全院的预留号源规则；修改规则时本排班随之调整。",
+                             "Leave empty to follow the department's or the hospital's quota policy; the schedule"
+                             " follows the policy when it changes."),
+    "sched.new.by_policy": ("按规则", "per policy"),
     "sched.new.reserve_ratio": ("转诊预留比例（%）", "Reserved for referrals (%)"),
     "sched.new.reserve_lead_days": ("转诊提前开放天数", "Referral lead days"),
     "sched.new.release_back_hours": ("预留号源回流（就诊前小时数）", "Reserved places go public (hours before)"),
@@ -196,6 +210,32 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sched.new.submit": ("创建排班", "Create"),
     "sched.new.cancel": ("取消", "Cancel"),
     "sched.new.bad_number": ("请填写数字。", "Enter a number."),
+    # quota policies (预留号源规则, §3.6)
+    "sched.policy.title": ("预留号源规则", "Quota policy"),
+    "sched.policy.lead": ("每个场次的号源中按比例预留给基层医疗机构的转诊患者：预留号源比公众放号提前“转诊提前开放天数”"
+                          "向转诊医生开放；就诊前“回流小时数”仍未约出的预留号源转为公众号源。公众号源提前“放号天数”在“放号时间”"
+                          "开放。全院规则适用于没有本科室规则的科室；修改后本机构排班随之调整，已开放的场次保持原有号源。",
+                          "A share of every session's places is reserved for patients referred by primary care:"
+                          " referring doctors may book them the lead days before the public release; reserved"
+                          " places still free the release-back hours before the session return to the public."
+                          " Public places open the days ahead at the release time. The whole-hospital policy"
+                          " holds for departments without their own; the schedules follow a change at once, while"
+                          " sessions already opened keep their places."),
+    "sched.policy.scope": ("适用范围", "Applies to"),
+    "sched.policy.whole": ("全院", "Whole hospital"),
+    "sched.policy.default": ("全院（平台默认）", "Whole hospital (platform default)"),
+    "sched.policy.none": ("还没有本机构的规则，沿用平台默认。", "No policy of this facility yet: the platform's"
+                          " default holds."),
+    "sched.policy.col.ratio": ("转诊预留", "Reserved"),
+    "sched.policy.col.lead": ("转诊提前开放", "Referral lead"),
+    "sched.policy.col.back": ("预留回流", "Release back"),
+    "sched.policy.col.ahead": ("提前放号", "Days ahead"),
+    "sched.policy.col.time": ("放号时间", "Release time"),
+    "sched.policy.col.updated": ("更新", "Updated"),
+    "sched.policy.days": ("{n} 天", "{n} days"),
+    "sched.policy.hours": ("就诊前 {n} 小时", "{n} h before"),
+    "sched.policy.set": ("设置规则", "Set a policy"),
+    "sched.policy.submit": ("保存规则", "Save the policy"),
     "sched.sessions.title": ("{name}：近期场次", "{name}: coming sessions"),
     "sched.sessions.col.day": ("日期", "Day"),
     "sched.sessions.col.part": ("时段", "Part"),
@@ -253,6 +293,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
                             "Holiday added: {s} session(s) and {n} appointment(s) cancelled."),
     "sched.flash.exams": ("已预约 {n} 项检查，共需到院 {trips} 次。", "{n} exam(s) booked, {trips} trip(s)."),
     "sched.flash.open": ("查看", "Open"),
+    "sched.flash.rebooked": ("改约成功：{when}，{where}。", "Rebooked: {when}, {where}."),
+    "sched.flash.policy": ("{scope}的预留号源规则已更新，{n} 个排班随之调整。",
+                           "Quota policy updated ({scope}): {n} schedule(s) follow it."),
     # coded errors of scheduling, explained (the coded message is shown too)
     "error.SCHED-001": ("没有这个号源。", "There is no such place."),
     "error.SCHED-002": ("该时段已约满，请选择其他时间，或加入候补。",
@@ -295,6 +338,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.SCHED-027": ("没有这个场次。", "There is no such session."),
     "error.SCHED-028": ("数据已被他人修改，请刷新后重试。", "Changed meanwhile; reload and try again."),
     "error.SCHED-029": ("请选择医生或号别。", "Choose a doctor or a clinic."),
+    "error.SCHED-030": ("只有因停诊取消的预约可以改约，且只能改约同科室的号源。",
+                        "Only an appointment cancelled by the hospital is rebooked, onto a place of the same"
+                        " department."),
 }
 
 WEEKDAYS = (("周一", "Mon"), ("周二", "Tue"), ("周三", "Wed"), ("周四", "Thu"), ("周五", "Fri"),

@@ -221,6 +221,7 @@ def upgrade() -> None:
     sa.Column('idempotency_key', sa.String(length=100), nullable=True),
     sa.Column('request_hash', sa.String(length=64), nullable=True),
     sa.Column('cancel_reason', sa.String(length=300), nullable=True),
+    sa.Column('rebooked_as', sa.Integer(), nullable=True),
     sa.Column('offer_expires_at', healthgrid.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('checked_in_at', healthgrid.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('cancelled_at', healthgrid.db.UTCDateTime(timezone=True), nullable=True),

@@ -1,32 +1,39 @@
 """A resident's appointments (coming and past, with cancel and "take the offered place"),
-one appointment's page, their waitlist entries, and the family members they book for
-(添加就诊人, real-name: checked against the patient index)."""
+one appointment's page, their waitlist entries, rebooking after a stop-clinic notice (停诊改约:
+the free places of the same department offered as buttons), and the family members they book
+for (添加就诊人, real-name: checked against the patient index)."""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
-from typing import Annotated
+import secrets
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from ...errors import HealthGridError
 from ...http import SessionDep
 from ...patients import service as patients
 from ...patients.domain import KIN_RELATIONSHIPS
+from ...registry import queries as registry_queries
+from ...security.domain import Actor
 from ...security.http import ActorDep
 from ...web.i18n import MESSAGES as CATALOGUE
 from .. import domain as d
 from .. import service
 from ..web_messages import CANCEL_REASONS
-from .common import error_view, fail, is_staff, redirect, render
+from .common import booked_notice, error_view, fail, is_staff, redirect, render, stop_reason, today
 
 router = APIRouter(include_in_schema=False)
 RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 Text = Annotated[str, Form(max_length=300)]
 COMING = frozenset({d.Status.PROPOSED.value, d.Status.BOOKED.value, d.Status.ARRIVED.value})
+# A stop-clinic notice offers other times until two weeks after the day it cancelled.
+REBOOK_WINDOW = timedelta(days=14)
 
 
 def _back(value: str, default: str = "/appointments") -> str:
@@ -42,8 +49,9 @@ def mine(request: Request, session: SessionDep, actor: ActorDep) -> HTMLResponse
     past = [a for a in rows if a not in upcoming]
     ids = service.own_patient_ids(session, actor)
     waiting = service.waitlist_of(session, actor, patient_ids=ids) if ids else []
+    offers = {a.id: offer for a in past if (offer := _offer(session, actor, a, rows, today(request)))}
     return render(request, "scheduling/appointments.html", upcoming=upcoming, past=past, waiting=waiting,
-                  reasons=CANCEL_REASONS, staff=is_staff(actor))
+                  reasons=CANCEL_REASONS, staff=is_staff(actor), offers=offers)
 
 
 @router.get("/appointments/{appointment_id}", response_class=HTMLResponse)
@@ -54,7 +62,12 @@ def detail(request: Request, session: SessionDep, actor: ActorDep, appointment_i
         # (service.my_appointments); get_appointment masks for every reader without pii.unmasked.
         names = {p.patient_id: p.name for p in service.list_proxies(session, actor)}
         appt = dataclasses.replace(appt, patient_name=names.get(appt.patient_id) or _own_name(session, appt))
-    return render(request, "scheduling/appointment.html", a=appt, reasons=CANCEL_REASONS, coming=COMING)
+    offer = None
+    if stop_reason(appt.cancel_reason) is not None and appt.status == d.Status.CANCELLED.value:
+        others = [] if is_staff(actor) else service.my_appointments(session, actor)
+        offer = _offer(session, actor, appt, others, today(request))
+    return render(request, "scheduling/appointment.html", a=appt, reasons=CANCEL_REASONS, coming=COMING,
+                  offer=offer)
 
 
 def _own_name(session, appt) -> str:
@@ -73,6 +86,54 @@ def cancel(request: Request, session: SessionDep, actor: ActorDep, appointment_i
     except HealthGridError as exc:
         return fail(request, target, exc)
     return redirect(request, target, m="sched.flash.cancelled", id=appointment_id)
+
+
+# -- rebooking after a stop-clinic notice ---------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class RebookOffer:
+    """Other times for an appointment the hospital cancelled: the free places of the same
+    department, each a button; one token for all of them, sent as the idempotency key, so a
+    double click (or a second button) books once."""
+
+    reason: str
+    choices: list[Any]
+    doctors: dict[int, str]
+    key: str
+
+
+def _place(a: Any) -> tuple[str, int | None]:
+    return ("department", a.department_id) if a.department_id else ("schedule", a.schedule_id)
+
+
+def _rebooked(appt: Any, rows: list[Any]) -> bool:
+    """The patient has booked again in the same department since the stop-clinic notice."""
+    return any(o.id != appt.id and o.patient_id == appt.patient_id and o.status in COMING
+               and _place(o) == _place(appt) and o.created_at >= appt.updated_at for o in rows)
+
+
+def _offer(session: Session, actor: Actor, appt: Any, rows: list[Any], day: date) -> RebookOffer | None:
+    reason = stop_reason(appt.cancel_reason)
+    if (reason is None or appt.status != d.Status.CANCELLED.value or appt.day < day - REBOOK_WINDOW
+            or appt.rebooked_as is not None or _rebooked(appt, rows)):
+        return None
+    choices = service.rebooking_choices(session, actor, appt.id)
+    doctors = registry_queries.names_of(session, practitioners=[c.practitioner_id for c in choices
+                                                                if c.practitioner_id])["practitioner"]
+    return RebookOffer(reason, choices, doctors, secrets.token_urlsafe(18))
+
+
+@router.post("/appointments/{appointment_id}/rebook")
+def rebook(request: Request, session: SessionDep, actor: ActorDep, appointment_id: RowId,
+           slot_id: Annotated[int, Form(ge=1, le=2**31 - 1)], key: Annotated[str, Form(max_length=100)] = "",
+           back: Text = "") -> Response:
+    target = _back(back, f"/appointments/{appointment_id}")
+    try:
+        appt = service.rebook_appointment(session, actor, appointment_id, slot_id=slot_id,
+                                          idempotency_key=key or None)
+    except HealthGridError as exc:
+        return fail(request, target, exc)
+    return redirect(request, f"/appointments/{appt.id}", m="sched.flash.rebooked", **booked_notice(request, appt))
 
 
 @router.post("/appointments/{appointment_id}/accept")

@@ -26,7 +26,7 @@ from ...registry import queries as registry_queries
 from ...security.domain import Actor
 from ...security.http import ActorDep
 from .. import schedules, service
-from .common import fail, is_staff, parse_day, parse_id, redirect, render
+from .common import booked_notice, fail, is_staff, parse_day, parse_id, redirect, render
 
 router = APIRouter(include_in_schema=False)
 STAFF_CHANNELS = ("window", "phone", "kiosk")
@@ -217,9 +217,7 @@ def book(request: Request, session: SessionDep, actor: ActorDep, slot_id: Annota
             slot = service.get_slot(session, actor, slot_id)
             back = f"/booking?schedule={slot.schedule_id}&day={slot.day.isoformat()}&channel={chan}"
         return fail(request, back, exc)
-    when = appt.starts_at.astimezone(request.app.state.web.zone).strftime("%Y-%m-%d %H:%M")
-    where = " ".join(x for x in (appt.org_name, appt.department_name, appt.practitioner_name) if x)
-    return redirect(request, f"/appointments/{appt.id}", m="sched.flash.booked", when=when, where=where)
+    return redirect(request, f"/appointments/{appt.id}", m="sched.flash.booked", **booked_notice(request, appt))
 
 
 @router.post("/booking/waitlist")

@@ -59,6 +59,26 @@ class Labels:
     def clock(self, minute: int) -> str:
         return d.clock(minute)
 
+    def percent(self, ratio: float) -> str:
+        return f"{ratio * 100:.1f}".rstrip("0").rstrip(".") + "%"
+
+    def cancel_reason(self, text: str | None) -> str:
+        """A reason as stored, a stop-clinic notice's ("stop_clinic: …") said in the page's
+        language."""
+        stopped = stop_reason(text)
+        return self.msg("sched.rebook.stopped", reason=stopped) if stopped is not None else (text or "")
+
+
+STOP_PREFIX = "stop_clinic"
+
+
+def stop_reason(cancel_reason: str | None) -> str | None:
+    """The hospital's reason of a stop-clinic cancellation (the text after "stop_clinic: "),
+    None for any other cancellation."""
+    if not cancel_reason or not cancel_reason.startswith(STOP_PREFIX):
+        return None
+    return cancel_reason[len(STOP_PREFIX):].lstrip(":").strip()
+
 
 @dataclass(frozen=True)
 class Flash:
@@ -146,6 +166,13 @@ def parse_day(value: str | None) -> date | None:
 def parse_id(value: str | None) -> int | None:
     value = (value or "").strip()
     return int(value) if value.isdigit() and 0 < int(value) < 2**31 else None
+
+
+def booked_notice(request: Request, appt: Any) -> dict[str, str]:
+    """The time and place of a booked appointment, for its notice (no personal data)."""
+    when = appt.starts_at.astimezone(request.app.state.web.zone).strftime("%Y-%m-%d %H:%M")
+    where = " ".join(x for x in (appt.org_name, appt.department_name, appt.practitioner_name) if x)
+    return {"when": when, "where": where}
 
 
 def local_day(request: Request, at: datetime) -> date:

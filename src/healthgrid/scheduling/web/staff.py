@@ -1,7 +1,8 @@
 """Staff pages of scheduling: the doctor's day list (check in, seen), the facility
-administrator's schedule editor (create a schedule with its weekly sessions, see the coming
-sessions with their free places per pool, stop a session 停诊, add a holiday), and the exam
-booking centre (plan several exams for a patient, then book them in one step)."""
+administrator's schedule editor (create a schedule with its weekly sessions, set the hospital's
+or a department's quota policy 预留号源规则, see the coming sessions with their free places per
+pool, stop a session 停诊, add a holiday), and the exam booking centre (plan several exams for
+a patient, then book them in one step)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ...registry import queries as registry_queries
 from ...security.domain import Actor, Perm
 from ...security.http import ActorDep, require
 from ...web import page_language
+from ...web.i18n import MESSAGES as CATALOGUE
 from .. import domain as d
 from .. import exam_booking, exams, schedules, service
 from .common import error_view, fail, home_org, parse_day, parse_id, redirect, render, today
@@ -89,11 +91,12 @@ class ScheduleForm(BaseModel):
     department_id: str = Field("", max_length=12)
     practitioner_id: str = Field("", max_length=12)
     fee_class: str = Field("general", max_length=10)
-    reserve_ratio: str = Field("30", max_length=6)
-    reserve_lead_days: str = Field("14", max_length=4)
-    release_back_hours: str = Field("48", max_length=4)
-    open_days_ahead: str = Field("7", max_length=4)
-    release_time: str = Field("08:00", max_length=5)
+    # left empty: the department's quota policy, else the hospital's, else the platform's
+    reserve_ratio: str = Field("", max_length=6)
+    reserve_lead_days: str = Field("", max_length=4)
+    release_back_hours: str = Field("", max_length=4)
+    open_days_ahead: str = Field("", max_length=4)
+    release_time: str = Field("", max_length=5)
     held: list[str] = Field(default_factory=list, max_length=21)
     row_key: list[str] = Field(default_factory=list, max_length=21)
     row_start: list[str] = Field(default_factory=list, max_length=21)
@@ -136,24 +139,98 @@ def _schedule_in(org_id: int, form: ScheduleForm) -> schedules.ScheduleIn:
     return schedules.ScheduleIn(
         org_id=org_id, name=form.name, kind="clinic", fee_class=form.fee_class,
         department_id=parse_id(form.department_id), practitioner_id=parse_id(form.practitioner_id),
-        reserve_ratio=_int(form.reserve_ratio, "reserve_ratio") / 100,
-        reserve_lead_days=_int(form.reserve_lead_days, "reserve_lead_days"),
-        release_back_hours=_int(form.release_back_hours, "release_back_hours"),
-        open_days_ahead=_int(form.open_days_ahead, "open_days_ahead"), release_time=form.release_time or None,
+        reserve_ratio=_percent(form.reserve_ratio) if form.reserve_ratio.strip() else None,
+        reserve_lead_days=_maybe_int(form.reserve_lead_days, "reserve_lead_days"),
+        release_back_hours=_maybe_int(form.release_back_hours, "release_back_hours"),
+        open_days_ahead=_maybe_int(form.open_days_ahead, "open_days_ahead"), release_time=form.release_time or None,
         templates=templates)
 
 
+def _maybe_int(value: str, field: str) -> int | None:
+    return _int(value, field) if value.strip() else None
+
+
 def _editor(request: Request, session: Session, actor: Actor, form: ScheduleForm | None = None,
-            rows: list[dict[str, Any]] | None = None, error: Any = None) -> HTMLResponse:
+            rows: list[dict[str, Any]] | None = None, error: Any = None, policy_form: PolicyForm | None = None,
+            policy_error: Any = None) -> HTMLResponse:
     org = home_org(actor)
     rows_ = schedules.list_schedules(session, actor, org_id=org, limit=500) if org else []
     detail = registry_queries.organization_detail(session, org) if org else None
-    return render(request, "scheduling/schedules.html", error.status if error else 200, org=org,
-                  org_name=detail.org.name if detail else "", schedules=rows_,
-                  departments=detail.departments if detail else [],
+    departments = detail.departments if detail else []
+    policies = _policy_context(session, actor, org, departments, policy_form) if org else {}
+    status = (error or policy_error).status if (error or policy_error) else 200
+    return render(request, "scheduling/schedules.html", status, org=org,
+                  org_name=detail.org.name if detail else "", schedules=rows_, departments=departments,
                   doctors=[p for p, _site in detail.staff] if detail else [],
                   fees=list(d.FeeClass), form=form or ScheduleForm(), rows=rows or _default_rows(), error=error,
-                  today=today(request))
+                  today=today(request), policy_error=policy_error, **policies)
+
+
+# -- quota policies (预留号源规则, §3.6) ------------------------------------------------------------
+
+class PolicyForm(BaseModel):
+    department_id: str = Field("", max_length=12)  # empty: the whole hospital
+    reserve_ratio: str = Field("", max_length=6)  # a percentage
+    reserve_lead_days: str = Field("", max_length=4)
+    release_back_hours: str = Field("", max_length=4)
+    open_days_ahead: str = Field("", max_length=4)
+    release_time: str = Field("", max_length=5)
+
+
+def _percent(value: str) -> float:
+    text = value.strip().rstrip("%").strip()
+    try:
+        number = float(text)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= 100:
+        raise Invalid("SCHED-015", "reserve_ratio: a percentage from 0 to 100", {"field": "reserve_ratio"})
+    return round(number / 100, 4)
+
+
+def _policy_in(org_id: int, form: PolicyForm) -> schedules.QuotaPolicyIn:
+    department_id = parse_id(form.department_id)
+    if form.department_id.strip() and department_id is None:
+        raise Invalid("SCHED-015", "department_id: a department of this facility", {"field": "department_id"})
+    return schedules.QuotaPolicyIn(
+        org_id=org_id, department_id=department_id, reserve_ratio=_percent(form.reserve_ratio),
+        reserve_lead_days=_int(form.reserve_lead_days, "reserve_lead_days"),
+        release_back_hours=_int(form.release_back_hours, "release_back_hours"),
+        open_days_ahead=_int(form.open_days_ahead, "open_days_ahead"), release_time=form.release_time or "08:00")
+
+
+def _policy_context(session: Session, actor: Actor, org: int, departments: list[Any],
+                    form: PolicyForm | None) -> dict[str, Any]:
+    """The hospital's policy (else the platform's default) and the departments' own, and the
+    form to set one, filled with the hospital's current rules."""
+    names = {dep.id: dep.name for dep in departments}
+    views = schedules.list_quota_policies(session, actor, org_id=org)
+    whole = next((p for p in views if p.department_id is None), None)
+    own = sorted((p for p in views if p.department_id is not None), key=lambda p: names.get(p.department_id, ""))
+    base = whole or service.settings_of(session)
+    form = form or PolicyForm(reserve_ratio=f"{base.reserve_ratio * 100:g}",
+                              reserve_lead_days=str(base.reserve_lead_days),
+                              release_back_hours=str(base.release_back_hours),
+                              open_days_ahead=str(base.open_days_ahead), release_time=d.clock(base.release_minute))
+    return {"policy_whole": whole, "policy_default": None if whole else base, "policy_departments": own,
+            "department_names": names, "policy_form": form}
+
+
+@router.post("/quota-policies", response_class=HTMLResponse, dependencies=MANAGE)
+def set_policy(request: Request, session: SessionDep, actor: ActorDep,
+               form: Annotated[PolicyForm, Form()]) -> Response:
+    org = home_org(actor)
+    try:
+        if org is None:
+            raise Invalid("SCHED-015", "your account is not attached to a facility", {"field": "org_id"})
+        data = _policy_in(org, form)
+        out = schedules.set_quota_policy(session, actor, data)
+    except HealthGridError as exc:
+        return _editor(request, session, actor, policy_form=form, policy_error=error_view(request, exc))
+    scope = CATALOGUE.get("sched.policy.whole", page_language(request)) if data.department_id is None else \
+        registry_queries.names_of(session, departments=[data.department_id])["department"].get(data.department_id, "")
+    return redirect(request, "/scheduling/schedules#policy", m="sched.flash.policy", scope=scope,
+                    n=out.schedules_updated)
 
 
 @router.get("/schedules", response_class=HTMLResponse, dependencies=MANAGE)
