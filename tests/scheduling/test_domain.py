@@ -197,3 +197,18 @@ def test_instructions_list_each_exam_and_the_rules_that_shaped_the_plan():
     plan = exams.plan_exams(CAT, codes, _all(codes, [MON]))
     lines = exams.instructions(CAT, plan, 0)
     assert any("禁食" in line for line in lines) and any("钡" in line for line in lines)
+
+
+@pytest.mark.parametrize(("status", "reason", "rebooked_as", "days_after", "ok"), [
+    ("cancelled", "stop_clinic: 医生外出会诊", None, 0, True),
+    ("cancelled", "stop_clinic: 医生外出会诊", None, 14, True),
+    ("cancelled", "stop_clinic: 医生外出会诊", None, 15, False),  # the window has closed
+    ("cancelled", "stop_clinic: 医生外出会诊", 42, 1, False),  # once only
+    ("cancelled", "行程有变", None, 0, False),  # the patient cancelled: book anew
+    ("booked", None, None, 0, False)])
+def test_only_a_stop_clinic_cancellation_is_rebooked_once_within_two_weeks(status, reason, rebooked_as,
+                                                                            days_after, ok):
+    day = date(2026, 12, 1)
+    refusal = d.rebook_refusal(status, reason, rebooked_as, day, day + timedelta(days=days_after))
+    assert (refusal is None) == ok
+    assert d.stop_reason("stop_clinic: 医生外出会诊") == "医生外出会诊" and d.stop_reason("行程有变") is None

@@ -281,3 +281,28 @@ def suspended(noshows: int, limit: int) -> bool:
     """Booking is suspended after ``limit`` no-shows in the look-back window (a common rule
     of Chinese hospitals' real-name booking, e.g. 90 days; configurable)."""
     return limit > 0 and noshows >= limit
+
+
+# -- rebooking after a stop-clinic notice (停诊改约) ------------------------------------------------
+
+STOP_PREFIX = "stop_clinic: "  # the cancel reason of an appointment a stop-clinic notice cancelled
+REBOOK_DAYS = 14  # such an appointment may be rebooked until two weeks after its day
+
+
+def stop_reason(cancel_reason: str | None) -> str | None:
+    """The hospital's reason, when a stop-clinic notice cancelled the appointment."""
+    if cancel_reason and cancel_reason.startswith(STOP_PREFIX.strip()):
+        return cancel_reason.split(":", 1)[1].strip()
+    return None
+
+
+def rebook_refusal(status: str, cancel_reason: str | None, rebooked_as: int | None, day: date,
+                   today: date) -> str | None:
+    """Why an appointment cannot be rebooked (改约), or None when it can."""
+    if status != Status.CANCELLED.value or stop_reason(cancel_reason) is None:
+        return "only an appointment cancelled by a stop-clinic notice is rebooked"
+    if rebooked_as is not None:
+        return f"this appointment was already rebooked as #{rebooked_as}"
+    if today > day + timedelta(days=REBOOK_DAYS):
+        return f"rebooking closed {REBOOK_DAYS} days after the stopped day; book anew"
+    return None

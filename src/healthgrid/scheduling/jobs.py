@@ -68,7 +68,7 @@ def on_booked(session: Session, payload: dict[str, Any]) -> None:
 
 def on_cancelled(session: Session, payload: dict[str, Any]) -> None:
     appt = _appointment(session, payload)
-    if appt is None or (appt.cancel_reason or "").startswith("stop_clinic"):
+    if appt is None or d.stop_reason(appt.cancel_reason) is not None:
         return  # a stop-clinic notice says more (on_stopped)
     zh, en = _describe(session, appt)
     _note(session, "scheduling.appointment_cancelled", appt, ("预约已取消", "Appointment cancelled"),

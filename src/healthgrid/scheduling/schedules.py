@@ -438,7 +438,7 @@ def _stop(session: Session, cs: ClinicSession, *, reason: str, now: datetime) ->
     live = list(session.scalars(select(Appointment).where(
         Appointment.session_id == cs.id, Appointment.status.in_([s.value for s in d.PENDING])).with_for_update()))
     for appt in live:
-        _cancel(session, appt, reason=f"stop_clinic: {reason}", now=now, offer=False)
+        _cancel(session, appt, reason=f"{d.STOP_PREFIX}{reason}", now=now, offer=False)
         outbox.publish(session, "scheduling.session_stopped", {"appointment_id": appt.id, "reason": reason})
     session.execute(update(WaitlistEntry).where(WaitlistEntry.session_id == cs.id,
                                                 WaitlistEntry.status == "waiting").values(status="expired"))

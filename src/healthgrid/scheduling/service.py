@@ -457,17 +457,10 @@ def offer_next(session: Session, slot_id: int, *, now: datetime) -> int | None:
     return None
 
 
-REBOOK_DAYS = 14  # a stop-clinic appointment may be rebooked until two weeks after its day
-
-
-def _rebookable(old: Appointment, now_day: date) -> None:
-    if old.status != d.Status.CANCELLED.value or not (old.cancel_reason or "").startswith("stop_clinic"):
-        raise Conflict("SCHED-030", "only an appointment cancelled by a stop-clinic notice is rebooked")
-    if old.rebooked_as is not None:
-        raise Conflict("SCHED-030", f"this appointment was already rebooked as #{old.rebooked_as}",
-                       {"rebooked_as": old.rebooked_as})
-    if now_day > old.day + timedelta(days=REBOOK_DAYS):
-        raise Conflict("SCHED-030", f"rebooking closed {REBOOK_DAYS} days after the stopped day; book anew")
+def _rebookable(old: Appointment, today: date) -> None:
+    refusal = d.rebook_refusal(old.status, old.cancel_reason, old.rebooked_as, old.day, today)
+    if refusal is not None:
+        raise Conflict("SCHED-030", refusal, {"rebooked_as": old.rebooked_as} if old.rebooked_as else {})
 
 
 def rebook_appointment(session: Session, actor: Actor, appointment_id: int, *, slot_id: int,

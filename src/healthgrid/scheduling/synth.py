@@ -470,7 +470,7 @@ class _Generator:
         ends = starts + timedelta(minutes=ctx.spec.slot_minutes)
         row = self._row(ctx, slot_id, starts, ends, pool, pid, channel, referral, at)
         if ctx.stop is not None:
-            row.update(status="cancelled", cancel_reason=f"stop_clinic: {ctx.stop[0]}", cancelled_at=ctx.stop[1],
+            row.update(status="cancelled", cancel_reason=f"{d.STOP_PREFIX}{ctx.stop[0]}", cancelled_at=ctx.stop[1],
                        updated_at=ctx.stop[1])
             self.stats["cancelled"] += 1
             return row

@@ -33,7 +33,6 @@ RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 Text = Annotated[str, Form(max_length=300)]
 COMING = frozenset({d.Status.PROPOSED.value, d.Status.BOOKED.value, d.Status.ARRIVED.value})
 # A stop-clinic notice offers other times until two weeks after the day it cancelled.
-REBOOK_WINDOW = timedelta(days=14)
 
 
 def _back(value: str, default: str = "/appointments") -> str:
@@ -114,8 +113,8 @@ def _rebooked(appt: Any, rows: list[Any]) -> bool:
 
 def _offer(session: Session, actor: Actor, appt: Any, rows: list[Any], day: date) -> RebookOffer | None:
     reason = stop_reason(appt.cancel_reason)
-    if (reason is None or appt.status != d.Status.CANCELLED.value or appt.day < day - REBOOK_WINDOW
-            or appt.rebooked_as is not None or _rebooked(appt, rows)):
+    if (reason is None or d.rebook_refusal(appt.status, appt.cancel_reason, appt.rebooked_as, appt.day, day)
+            or _rebooked(appt, rows)):
         return None
     choices = service.rebooking_choices(session, actor, appt.id)
     doctors = registry_queries.names_of(session, practitioners=[c.practitioner_id for c in choices

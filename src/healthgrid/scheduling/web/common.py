@@ -69,15 +69,7 @@ class Labels:
         return self.msg("sched.rebook.stopped", reason=stopped) if stopped is not None else (text or "")
 
 
-STOP_PREFIX = "stop_clinic"
-
-
-def stop_reason(cancel_reason: str | None) -> str | None:
-    """The hospital's reason of a stop-clinic cancellation (the text after "stop_clinic: "),
-    None for any other cancellation."""
-    if not cancel_reason or not cancel_reason.startswith(STOP_PREFIX):
-        return None
-    return cancel_reason[len(STOP_PREFIX):].lstrip(":").strip()
+stop_reason = d.stop_reason  # the rule lives in the domain (service and pages agree)
 
 
 @dataclass(frozen=True)
