@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..db import transaction, utcnow
@@ -100,8 +100,6 @@ def _recipients(actor: Actor, patient_ids: list[int]) -> list[tuple[str, int]]:
 
 
 def _where(actor: Actor, patient_ids: list[int]):
-    from sqlalchemy import and_, or_
-
     pairs = _recipients(actor, patient_ids)
     if not pairs:
         return None

@@ -19,9 +19,9 @@ from ..patients import service as patients
 from ..security import access
 from ..security.domain import Actor, AuditAction, Perm
 from . import exams, queries
-from .models import ClinicSession, ExamBooking, Schedule, Slot
+from .models import Appointment, ClinicSession, ExamBooking, Schedule, Slot
 from .queries import AppointmentView
-from .service import _book, _check_patient_access, _request_hash, check_key, tz_of
+from .service import _book, _check_patient_access, _owner, _request_hash, check_key, tz_of
 
 ATTEMPTS = 3
 
@@ -127,11 +127,7 @@ def book_exams(session: Session, actor: Actor, *, patient_id: int, org_id: int, 
 
 def _replayed(session: Session, actor: Actor, key: str, patient_id: int, org_id: int, codes: list[str]
               ) -> ExamBookingOut | None:
-    from .models import Appointment
-
-    first = session.scalar(select(Appointment).where(Appointment.idem_owner == f"user:{actor.user_id}"
-                                                     if actor.user_id is not None else
-                                                     Appointment.idem_owner == actor.username,
+    first = session.scalar(select(Appointment).where(Appointment.idem_owner == _owner(actor),
                                                      Appointment.idempotency_key == f"{key}#0"))
     if first is None or first.exam_booking_id is None:
         return None

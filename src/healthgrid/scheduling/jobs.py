@@ -20,9 +20,9 @@ from ..notifications import service as notifications
 from ..security.domain import Actor
 from . import domain as d
 from . import queries
-from .models import Appointment, ClinicSession, WaitlistEntry
+from .models import Appointment, ClinicSession, Slot, WaitlistEntry
 from .schedules import open_sessions
-from .service import _cancel, rebooking_slots, settings_of, tz_of
+from .service import _cancel, offer_next, rebooking_slots, settings_of, tz_of
 
 SYSTEM = Actor.system_actor("scheduling-worker")
 
@@ -141,9 +141,6 @@ def release_back(session: Session, now: datetime) -> int:
         if not due:
             return 0
         session.execute(update(ClinicSession).where(ClinicSession.id.in_(due)).values(released_back=True))
-        from .models import Slot
-        from .service import offer_next
-
         waiting = set(session.scalars(select(WaitlistEntry.session_id).where(
             WaitlistEntry.session_id.in_(due), WaitlistEntry.status == "waiting")))
         for sid in waiting:
@@ -159,17 +156,13 @@ def mark_no_shows(session: Session, now: datetime) -> int:
     """Booked and never checked in by the end of the session plus a grace period: 爽约."""
     grace = timedelta(minutes=settings_of(session).noshow_grace_minutes)
     with transaction(session):
-        rows = list(session.scalars(select(Appointment).where(
-            Appointment.status == d.Status.BOOKED.value, Appointment.ends_at < now - grace).limit(5000)
-            .with_for_update(skip_locked=True)))
-        ends = {cs.id: cs.ends_at for cs in session.scalars(select(ClinicSession).where(
-            ClinicSession.id.in_({r.session_id for r in rows})))}
-        n = 0
+        rows = list(session.scalars(
+            select(Appointment).join(ClinicSession, ClinicSession.id == Appointment.session_id)
+            .where(Appointment.status == d.Status.BOOKED.value, ClinicSession.ends_at < now - grace)
+            .limit(5000).with_for_update(of=Appointment, skip_locked=True)))
         for appt in rows:
-            if ends.get(appt.session_id, appt.ends_at) + grace < now:
-                appt.status = d.Status.NOSHOW.value
-                n += 1
-        return n
+            appt.status = d.Status.NOSHOW.value
+        return len(rows)
 
 
 def expire_offers(session: Session, now: datetime) -> int:

@@ -128,19 +128,7 @@ access.register_patient_orgs_source(_appointment_orgs)
 def own_patient_ids(session: Session, actor: Actor) -> list[int]:
     """The records a resident acts for: their own (found by their ID number) and their
     registered family members."""
-    if actor.user_id is None:
-        return []
-    from ..security import service as security_service
-
-    ids: list[int] = []
-    number = security_service.own_id_number(session, actor.user_id)
-    if number:
-        own = patients.patient_of_id_number(session, number)
-        if own is not None:
-            ids.append(own)
-    ids += [patients.resolve_patient_id(session, pid) for pid in
-            session.scalars(select(Proxy.patient_id).where(Proxy.user_id == actor.user_id).order_by(Proxy.id))]
-    return list(dict.fromkeys(ids))
+    return [p.patient_id for p in own_patients(session, actor)]
 
 
 @dataclass
@@ -178,12 +166,30 @@ def add_proxy(session: Session, actor: Actor, *, name: str, id_number: str, rela
 
 
 def list_proxies(session: Session, actor: Actor) -> list[ProxyView]:
+    """The family members a resident registered, in the order added."""
+    return [p for p in own_patients(session, actor) if p.relationship != "self"]
+
+
+def own_patients(session: Session, actor: Actor) -> list[ProxyView]:
+    """Whom a resident books for: themself first (relationship ``self``, found by the ID
+    number of their account), then their family members; each the record standing now."""
     if actor.user_id is None:
         return []
+    from ..security import service as security_service
+
     with transaction(session):
+        number = security_service.own_id_number(session, actor.user_id)
+        me = patients.patient_of_id_number(session, number) if number else None
         rows = list(session.scalars(select(Proxy).where(Proxy.user_id == actor.user_id).order_by(Proxy.id)))
-        names = patients.patient_names(session, [r.patient_id for r in rows])
-        return [ProxyView(r.id, r.patient_id, names.get(r.patient_id, ""), r.relationship) for r in rows]
+        family = [(r.id, patients.resolve_patient_id(session, r.patient_id), r.relationship) for r in rows]
+        names = patients.patient_names(session, ([me] if me else []) + [pid for _i, pid, _r in family])
+        found = [ProxyView(0, me, names.get(me, ""), "self")] if me is not None else []
+        seen = {me}
+        for row_id, pid, relationship in family:
+            if pid not in seen:
+                seen.add(pid)
+                found.append(ProxyView(row_id, pid, names.get(pid, ""), relationship))
+        return found
 
 
 # -- booking ------------------------------------------------------------------------------------
@@ -322,11 +328,14 @@ def _book(session: Session, actor: Actor, *, slot_id: int, patient_id: int, chan
           digest: str, referral_ref: str | None, now: datetime, status: str = "booked",
           exam_code: str | None = None, exam_booking_id: int | None = None,
           offer_expires_at: datetime | None = None, checked: bool = False) -> Appointment:
-    slot = session.get(Slot, slot_id)
-    if slot is None:
+    # The slot, its session and its schedule in one statement: this is the rush's hot path.
+    found = session.execute(select(Slot, ClinicSession, Schedule)
+                            .join(ClinicSession, ClinicSession.id == Slot.session_id)
+                            .join(Schedule, Schedule.id == ClinicSession.schedule_id)
+                            .where(Slot.id == slot_id)).first()
+    if found is None:
         raise NotFound("SCHED-001", f"slot {slot_id} not found")
-    cs = session.get(ClinicSession, slot.session_id)
-    sched = session.get(Schedule, cs.schedule_id)
+    slot, cs, sched = found
     try:
         patient_id = patients.resolve_patient_id(session, patient_id)
     except NotFound as exc:

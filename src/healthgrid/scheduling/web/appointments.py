@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from ...errors import HealthGridError
 from ...http import SessionDep
-from ...patients import service as patients
 from ...patients.domain import KIN_RELATIONSHIPS
 from ...registry import queries as registry_queries
 from ...security.domain import Actor
@@ -55,22 +54,13 @@ def mine(request: Request, session: SessionDep, actor: ActorDep) -> HTMLResponse
 
 @router.get("/appointments/{appointment_id}", response_class=HTMLResponse)
 def detail(request: Request, session: SessionDep, actor: ActorDep, appointment_id: RowId) -> HTMLResponse:
-    appt = service.get_appointment(session, actor, appointment_id)
-    if not is_staff(actor) and appt.patient_id in service.own_patient_ids(session, actor):
-        # A resident reads their own and their family members' names in full, as on the list
-        # (service.my_appointments); get_appointment masks for every reader without pii.unmasked.
-        names = {p.patient_id: p.name for p in service.list_proxies(session, actor)}
-        appt = dataclasses.replace(appt, patient_name=names.get(appt.patient_id) or _own_name(session, appt))
+    appt = service.get_appointment(session, actor, appointment_id)  # unmasked for the resident's own
     offer = None
     if stop_reason(appt.cancel_reason) is not None and appt.status == d.Status.CANCELLED.value:
         others = [] if is_staff(actor) else service.my_appointments(session, actor)
         offer = _offer(session, actor, appt, others, today(request))
     return render(request, "scheduling/appointment.html", a=appt, reasons=CANCEL_REASONS, coming=COMING,
                   offer=offer)
-
-
-def _own_name(session, appt) -> str:
-    return patients.patient_names(session, [appt.patient_id]).get(appt.patient_id, appt.patient_name)
 
 
 @router.post("/appointments/{appointment_id}/cancel")

@@ -21,12 +21,11 @@ from sqlalchemy.orm import Session
 
 from ...errors import HealthGridError, Invalid
 from ...http import SessionDep
-from ...patients import service as patients
 from ...registry import queries as registry_queries
 from ...security.domain import Actor
 from ...security.http import ActorDep
 from .. import schedules, service
-from .common import booked_notice, fail, is_staff, parse_day, parse_id, redirect, render
+from .common import booked_notice, fail, find_patients, is_staff, parse_day, parse_id, redirect, render
 
 router = APIRouter(include_in_schema=False)
 STAFF_CHANNELS = ("window", "phone", "kiosk")
@@ -155,23 +154,7 @@ def booking(request: Request, session: SessionDep, actor: ActorDep, q: Param = "
 
 def _own_patients(session: Session, actor: Actor) -> list[tuple[int, str, str]]:
     """(patient id, name, relationship) of the records a resident books for: themself first."""
-    proxies = service.list_proxies(session, actor)
-    ids = service.own_patient_ids(session, actor)
-    by_id = {p.patient_id: p for p in proxies}
-    own = [i for i in ids if i not in by_id]
-    names = patients.patient_names(session, own)
-    return [(i, names.get(i, ""), "self") for i in own] + [(p.patient_id, p.name, p.relationship) for p in proxies]
-
-
-def _found_patients(session: Session, actor: Actor, name: str, rid: str) -> tuple[list[Any] | None, Any]:
-    if not (name.strip() or rid.strip()):
-        return None, None
-    query = patients.PatientQuery(name=name.strip() or None, identifier_kind="resident_id" if rid.strip() else None,
-                                  identifier=rid.strip() or None)
-    try:
-        return patients.search_patients(session, actor, query, limit=20).items, None
-    except Invalid as exc:
-        return [], exc
+    return [(p.patient_id, p.name, p.relationship) for p in service.own_patients(session, actor)]
 
 
 def _confirm_page(request: Request, session: Session, actor: Actor, slot_id: int, channel: str, name: str = "",
@@ -183,7 +166,7 @@ def _confirm_page(request: Request, session: Session, actor: Actor, slot_id: int
                            "rules": service.settings_of(session), "found": None, "search_error": None,
                            "patients": []}
     if is_staff(actor):
-        ctx["found"], error = _found_patients(session, actor, name, rid)
+        ctx["found"], error = find_patients(session, actor, name, rid)
         ctx["search_error"] = error
     else:
         ctx["patients"] = _own_patients(session, actor)

@@ -187,3 +187,18 @@ class ErrorView:
 def error_view(request: Request, exc: HealthGridError) -> ErrorView:
     field = exc.detail.get("field") if isinstance(exc.detail, dict) else None
     return ErrorView(exc.code, error_text(page_language(request), exc), exc.message, field, exc.status)
+
+
+def find_patients(session: Any, actor: Actor, name: str, rid: str) -> tuple[list[Any] | None, Any]:
+    """Staff pick a patient by name or resident ID (the patient index's audited search):
+    (summaries, None), ([], the refusal), or (None, None) before anything is typed."""
+    from ...patients import service as patients
+
+    if not (name.strip() or rid.strip()):
+        return None, None
+    query = patients.PatientQuery(name=name.strip() or None, identifier_kind="resident_id" if rid.strip() else None,
+                                  identifier=rid.strip() or None)
+    try:
+        return patients.search_patients(session, actor, query, limit=20).items, None
+    except HealthGridError as exc:
+        return [], exc

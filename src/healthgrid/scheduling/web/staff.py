@@ -26,7 +26,7 @@ from ...web import page_language
 from ...web.i18n import MESSAGES as CATALOGUE
 from .. import domain as d
 from .. import exam_booking, exams, schedules, service
-from .common import error_view, fail, home_org, parse_day, parse_id, redirect, render, today
+from .common import error_view, fail, find_patients, home_org, parse_day, parse_id, redirect, render, today
 
 router = APIRouter(prefix="/scheduling", include_in_schema=False)
 RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
@@ -303,14 +303,7 @@ def _exam_patient(session: Session, actor: Actor, patient: int | None, name: str
     if patient is not None:
         return {"patient": patient, "patient_name": patients.patient_names(session, [patient]).get(patient, ""),
                 "found": None, "search_error": None}
-    found, error = None, None
-    if name.strip() or rid.strip():
-        query = patients.PatientQuery(name=name.strip() or None, identifier=rid.strip() or None,
-                                      identifier_kind="resident_id" if rid.strip() else None)
-        try:
-            found = patients.search_patients(session, actor, query, limit=20).items
-        except HealthGridError as exc:
-            found, error = [], exc
+    found, error = find_patients(session, actor, name, rid)
     return {"patient": None, "patient_name": "", "found": found, "search_error": error}
 
 
