@@ -224,7 +224,6 @@ class PatientLock(Base):
     __tablename__ = "sched_patient_lock"
 
     patient_id: Mapped[int] = mapped_column(ForeignKey("pat_patient.id"), primary_key=True)
-    bookings: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Proxy(Base):

@@ -276,13 +276,12 @@ def _after_conflict(session: Session, actor: Actor, exc: IntegrityError, key: st
 
 
 def _lock_patient(session: Session, patient_id: int) -> None:
-    """Take the patient's booking lock: a row created if missing, then updated, which holds
-    its row lock until the transaction ends (SQLite serialises every writer anyway)."""
+    """Take the patient's booking lock: the row is created if missing, then locked FOR UPDATE
+    until the transaction ends (SQLite serialises every writer anyway)."""
     dialect = session.get_bind().dialect.name
     ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(PatientLock)
-    session.execute(ins.values(patient_id=patient_id, bookings=0).on_conflict_do_nothing())
-    session.execute(update(PatientLock).where(PatientLock.patient_id == patient_id)
-                    .values(bookings=PatientLock.bookings + 1))
+    session.execute(ins.values(patient_id=patient_id).on_conflict_do_nothing())
+    session.execute(select(PatientLock.patient_id).where(PatientLock.patient_id == patient_id).with_for_update())
 
 
 def _check_patient_rules(session: Session, cfg: SchedulingSettings, *, patient_id: int, now: datetime,

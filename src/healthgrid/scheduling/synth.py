@@ -35,7 +35,7 @@ from itertools import accumulate
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from ..config import SchedulingSettings
@@ -48,7 +48,7 @@ from ..security.domain import Actor
 from ..synth.names import person_name
 from . import domain as d
 from . import exams
-from .models import Appointment, ClinicSession, Closure, PatientLock, Schedule, SessionTemplate, Slot
+from .models import Appointment, ClinicSession, Closure, Schedule, SessionTemplate, Slot
 
 Progress = Callable[[str, int, int], None]
 BATCH = 20_000
@@ -215,7 +215,6 @@ class _Generator:
         self.scheds: list[_Sched] = []
         self.rows: dict[type, list[dict[str, Any]]] = defaultdict(list)
         self.stats: Counter[str] = Counter()
-        self.bookings: Counter[int] = Counter()
         self.residents: _Residents | None = None
         self.demo_id: int | None = None
         self.demo_wanted: dict[int, date] = {}
@@ -343,7 +342,6 @@ class _Generator:
             if self.progress:
                 self.progress("schedules", n + 1, total)
         self._flush()
-        self._locks()
         self._finish()
 
     def _demand(self, first: date, holidays: set[date]) -> float:
@@ -516,7 +514,6 @@ class _Generator:
                    cancel_reason=None, offer_expires_at=None, checked_in_at=None, cancelled_at=None,
                    reminded_at=reminder if at < reminder else None, created_at=at, updated_at=at, version=1)
         self.rows[Appointment].append(row)
-        self.bookings[pid] += 1
         return row
 
     # -- writing ------------------------------------------------------------------------------------
@@ -532,16 +529,6 @@ class _Generator:
         for model in (Closure, ClinicSession, Slot, Appointment):
             self._write(model, self._take(model))
 
-    def _locks(self) -> None:
-        """The patients' booking-lock rows, counting their bookings as the service does."""
-        have = set(self.conn.scalars(select(PatientLock.patient_id)))
-        self._write(PatientLock, [dict(patient_id=p, bookings=n) for p, n in sorted(self.bookings.items())
-                                  if p not in have])
-        more = [dict(pid=p, n=n) for p, n in sorted(self.bookings.items()) if p in have]
-        if more:
-            self.conn.execute(update(PatientLock).where(PatientLock.patient_id == bindparam("pid"))
-                              .values(bookings=PatientLock.bookings + bindparam("n")), more)
-
     def _finish(self) -> None:
         if self.conn.dialect.name != "postgresql":
             return
@@ -551,7 +538,7 @@ class _Generator:
             table = model.__tablename__
             self.conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                                    f" GREATEST((SELECT MAX(id) FROM {table}), 1))"))
-        for model in (Schedule, SessionTemplate, ClinicSession, Slot, Appointment, Closure, PatientLock):
+        for model in (Schedule, SessionTemplate, ClinicSession, Slot, Appointment, Closure):
             self.conn.execute(text(f"ANALYZE {model.__tablename__}"))
 
     def report(self) -> dict[str, Any]:

@@ -55,7 +55,6 @@ def upgrade() -> None:
 
     op.create_table('sched_patient_lock',
     sa.Column('patient_id', sa.Integer(), nullable=False),
-    sa.Column('bookings', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['pat_patient.id'], name=op.f('fk_sched_patient_lock_patient_id_pat_patient')),
     sa.PrimaryKeyConstraint('patient_id', name=op.f('pk_sched_patient_lock'))
     )
