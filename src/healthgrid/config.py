@@ -98,6 +98,26 @@ class SchedulingSettings(BaseModel):
     release_minute: int = Field(8 * 60, ge=0, lt=24 * 60)
 
 
+class ReferralSettings(BaseModel):
+    """Two-way referral (referrals/): service levels (§3.5 [EX]) and the force of each
+    criteria rule (referrals/criteria.py: block | warn | off per rule code)."""
+
+    urgent_accept_hours: float = Field(2, gt=0, le=72)
+    routine_accept_hours: float = Field(24, gt=0, le=14 * 24)
+    followup_days: int = Field(14, ge=1, le=90)  # §3.1: follow up within two weeks
+    urgent_slot_days: int = Field(3, ge=0, le=30)  # an urgent referral's place must be this soon
+    routine_slot_days: int = Field(21, ge=0, le=90)  # how far ahead a routine referral looks
+    criteria: dict[str, str] = {}
+
+    @field_validator("criteria")
+    @classmethod
+    def _known_rules(cls, v: dict[str, str]) -> dict[str, str]:
+        from .referrals.criteria import check_modes
+
+        check_modes(v)
+        return v
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HEALTHGRID_", env_nested_delimiter="__", extra="ignore"
@@ -115,6 +135,7 @@ class Settings(BaseSettings):
     patients: PatientSettings = PatientSettings()
     notifications: NotificationSettings = NotificationSettings()
     scheduling: SchedulingSettings = SchedulingSettings()
+    referrals: ReferralSettings = ReferralSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -13,9 +13,10 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from .outbox import Handler
+from .referrals import jobs as referrals_jobs
 from .scheduling import jobs as scheduling_jobs
 
-HANDLERS: dict[str, list[Handler]] = {**scheduling_jobs.HANDLERS}
+HANDLERS: dict[str, list[Handler]] = {**scheduling_jobs.HANDLERS, **referrals_jobs.HANDLERS}
 
 # fn(session, now) -> counts of what was done; each is idempotent.
-PERIODIC: list[Callable[[Session, datetime], dict[str, int]]] = [scheduling_jobs.tick]
+PERIODIC: list[Callable[[Session, datetime], dict[str, int]]] = [scheduling_jobs.tick, referrals_jobs.tick]

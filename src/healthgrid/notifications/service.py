@@ -18,11 +18,14 @@ from sqlalchemy.orm import Session
 from ..db import transaction, utcnow
 from ..errors import Invalid, NotFound
 from ..security import ALL_SETTINGS_KEY
-from ..security.domain import Actor
+from ..security.domain import Actor, Role, ScopeKind
 from .models import Message
 
 log = logging.getLogger("healthgrid.notifications")
-RECIPIENT_KINDS = ("patient", "user", "practitioner")
+# "org": an organisation's desk (a referral centre, a receiving department without a named
+# doctor), read by the clinical staff who work there (an organisation-scope grant).
+RECIPIENT_KINDS = ("patient", "user", "practitioner", "org")
+DESK_ROLES = frozenset({Role.CLINICIAN, Role.NURSE})
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ def _recipients(actor: Actor, patient_ids: list[int]) -> list[tuple[str, int]]:
         out.append(("user", actor.user_id))
     if actor.practitioner_id is not None:
         out.append(("practitioner", actor.practitioner_id))
+    out += [("org", g.scope_id) for g in actor.grants
+            if g.role in DESK_ROLES and g.scope_kind is ScopeKind.ORGANIZATION and g.scope_id]
     return out
 
 

@@ -260,7 +260,12 @@ def check_pool_open(pool: str, now: datetime, times: SessionTimes, *, released_b
                        {"opens_at": times.public_release_at.isoformat()})
 
 
+REFERRAL_CHANNEL = "referral"  # a referral (referrals/) booking its reserved place
+
+
 def check_channel(pool: str, channel: str, *, referral: bool) -> None:
+    if channel == REFERRAL_CHANNEL and pool == Pool.RESERVED.value and referral:
+        return
     if channel not in CHANNELS:
         raise Invalid("SCHED-007", f"channel: one of {list(CHANNELS)}", {"field": "channel"})
     if pool == Pool.RESERVED.value:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from .. import outbox
 from ..config import SchedulingSettings
-from ..db import transaction, utcnow
+from ..db import in_transaction, transaction, utcnow
 from ..errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed
 from ..patients import service as patients
 from ..registry import queries as registry_queries
@@ -244,7 +244,9 @@ def book_appointment(session: Session, actor: Actor, *, slot_id: int, patient_id
             return queries.appointment_views(session, [row], unmasked=actor.can(Perm.PII_UNMASKED))[0]
 
     try:
-        return retrying(attempt)
+        # Inside another context's transaction (a referral's acceptance) the caller retries
+        # the whole unit: a deadlock has rolled back more than this booking.
+        return attempt() if in_transaction(session) else retrying(attempt)
     except IntegrityError as exc:
         return _after_conflict(session, actor, exc, key, digest)
     except Conflict:
@@ -501,7 +503,9 @@ def rebook_appointment(session: Session, actor: Actor, appointment_id: int, *, s
             return queries.appointment_views(session, [row], unmasked=actor.can(Perm.PII_UNMASKED))[0]
 
     try:
-        return retrying(attempt)
+        # Inside another context's transaction (a referral's acceptance) the caller retries
+        # the whole unit: a deadlock has rolled back more than this booking.
+        return attempt() if in_transaction(session) else retrying(attempt)
     except IntegrityError as exc:
         return _after_conflict(session, actor, exc, key, digest)
 
@@ -819,6 +823,16 @@ def find_slots(session: Session, actor: Actor, q: SlotQuery, *, now: datetime | 
         if q.full_only:
             stmt = stmt.where(Slot.booked >= Slot.capacity)
         return queries.slot_rows(session, stmt.order_by(Slot.starts_at, Slot.id).offset(offset).limit(limit))
+
+
+def appointment_states(session: Session, appointment_ids: list[int]) -> dict[int, tuple[str, int | None, datetime]]:
+    """(status, rebooked_as, starts_at) by appointment id: what another context (a referral
+    following its place) needs to know, without reading the patient's data."""
+    if not appointment_ids:
+        return {}
+    rows = session.execute(select(Appointment.id, Appointment.status, Appointment.rebooked_as, Appointment.starts_at)
+                           .where(Appointment.id.in_(set(appointment_ids))))
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
 def get_slot(session: Session, actor: Actor, slot_id: int) -> SlotView:

@@ -60,6 +60,8 @@ class Perm(StrEnum):
     PATIENT_MERGE = "patient.merge"  # decide the match review queue: merge and unmerge records
     SCHEDULE_MANAGE = "schedule.manage"  # schedules, session templates, holidays, stop-clinic notices
     APPOINTMENT_BOOK = "appointment.book"  # book, cancel, check in for patients; day lists
+    REFERRAL_WRITE = "referral.write"  # send, accept, refer back and follow up referrals (双向转诊)
+    REFERRAL_STATS = "referral.stats"  # referral measures of the facilities in scope (no patient data)
     SELF_RECORD = "self.record"  # a resident's own record and access log
     USER_READ = "user.read"
     USER_MANAGE = "user.manage"
@@ -73,17 +75,21 @@ class Perm(StrEnum):
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.RESIDENT: frozenset({Perm.REGISTRY_READ, Perm.SELF_RECORD}),
     Role.CLINICIAN: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ, Perm.PATIENT_WRITE,
-                               Perm.BREAK_GLASS, Perm.PII_UNMASKED, Perm.APPOINTMENT_BOOK}),
+                               Perm.BREAK_GLASS, Perm.PII_UNMASKED, Perm.APPOINTMENT_BOOK,
+                               Perm.REFERRAL_WRITE}),
     # Nurses staff the registration windows, the phone line and the exam booking centre.
-    Role.NURSE: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ, Perm.PATIENT_WRITE, Perm.APPOINTMENT_BOOK}),
+    # They also staff the referral desk (转诊办) that receives and schedules referrals.
+    Role.NURSE: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ, Perm.PATIENT_WRITE, Perm.APPOINTMENT_BOOK,
+                           Perm.REFERRAL_WRITE}),
     Role.FACILITY_ADMIN: frozenset({Perm.REGISTRY_READ, Perm.FACILITY_WRITE, Perm.USER_READ,
-                                    Perm.SCHEDULE_MANAGE}),
+                                    Perm.SCHEDULE_MANAGE, Perm.REFERRAL_STATS}),
     Role.CDC_EPIDEMIOLOGIST: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ, Perm.POPULATION_READ,
                                         Perm.PII_UNMASKED}),
     Role.MCH_MANAGER: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ, Perm.POPULATION_READ}),
     Role.INSURER: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ}),
+    # The health commission / county bureau (卫健委/卫健局) watches the referral measures.
     Role.COMMISSION_ADMIN: frozenset({Perm.REGISTRY_READ, Perm.FACILITY_WRITE, Perm.REGION_WRITE,
-                                      Perm.USER_READ}),
+                                      Perm.USER_READ, Perm.REFERRAL_STATS}),
     Role.AUDITOR: frozenset({Perm.REGISTRY_READ, Perm.AUDIT_READ, Perm.AUDIT_REVIEW}),
     Role.SYSTEM_ADMIN: frozenset({Perm.REGISTRY_READ, Perm.USER_READ, Perm.USER_MANAGE,
                                   Perm.REGION_WRITE, Perm.FACILITY_WRITE}),
