@@ -22,6 +22,8 @@ from .notifications import web as notifications_web
 from .patients import api as patients_api
 from .patients import fhir as patients_fhir
 from .patients import web as patients_web
+from .referrals import api as referrals_api
+from .referrals import criteria as referral_criteria
 from .registry import api as registry_api
 from .registry import fhir as registry_fhir
 from .registry import web as registry_web
@@ -37,6 +39,8 @@ from .web import error_page_response, install_web
 
 
 def create_app(settings: Settings) -> FastAPI:
+    referral_criteria.check_modes(settings.referrals.criteria)  # fail fast on an unknown rule code
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # The audit chain's sealer lives as long as the server (security/sealer.py).
@@ -74,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(registry_api.router, prefix="/api/registry", tags=["registry"])
     app.include_router(patients_api.router, prefix="/api/patients", tags=["patients"])
     app.include_router(scheduling_api.router, prefix="/api/scheduling", tags=["scheduling"])
+    app.include_router(referrals_api.router, prefix="/api/referrals", tags=["referrals"])
     app.include_router(build_fhir_router(fhir, actor=require(Perm.REGISTRY_READ)), prefix="/fhir")
     install_web(app, settings.web, routers=[security_web.router, registry_web.router, patients_web.router,
                                             scheduling_web.router, notifications_web.router],

@@ -111,10 +111,12 @@ class ReferralSettings(BaseModel):
 
     @field_validator("criteria")
     @classmethod
-    def _known_rules(cls, v: dict[str, str]) -> dict[str, str]:
-        from .referrals.criteria import check_modes
-
-        check_modes(v)
+    def _modes(cls, v: dict[str, str]) -> dict[str, str]:
+        # The rule codes themselves are checked against referrals/criteria.py by create_app
+        # (config imports no context).
+        bad = {k: m for k, m in v.items() if m not in ("block", "warn", "off")}
+        if bad:
+            raise ValueError(f"referral criteria modes are block, warn or off; got {bad}")
         return v
 
 

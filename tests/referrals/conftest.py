@@ -32,6 +32,7 @@ class Ward:
     region: object
     department_id: int
     patient: object
+    patient2: object  # a second resident of the village, registered at its clinic
     village_doctor: Actor
     village_practitioner_id: int
     hospital_doctor: Actor
@@ -49,8 +50,11 @@ def make_ward(session, *, prefix: str = "91", reserve_ratio: float = 0.5, **kw) 
     patient = make_patient(session, region, name="周桂兰", sex="F", born=date(1958, 3, 9),
                            id_number=resident_id(date(1958, 3, 9), seq=224, county=f"{prefix}0102"),
                            org=region.village_clinic).patient
+    patient2 = make_patient(session, region, name="吴国华", sex="M", born=date(1950, 7, 1),
+                            id_number=resident_id(date(1950, 7, 1), seq=311, county=f"{prefix}0102"),
+                            org=region.village_clinic).patient
     return Ward(
-        clinic=clinic, region=region, department_id=clinic.department_id, patient=patient,
+        clinic=clinic, region=region, department_id=clinic.department_id, patient=patient, patient2=patient2,
         village_doctor=staff(session, region.village_clinic.id, username=f"vdoc-{prefix}", practitioner_id=vdoc.id),
         village_practitioner_id=vdoc.id,
         hospital_doctor=staff(session, region.county_hospital.id, username=f"hdoc-{prefix}",

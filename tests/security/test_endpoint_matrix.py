@@ -109,7 +109,21 @@ TABLE: dict[tuple[str, str], str | Perm] = {
     ("GET", "/api/scheduling/family"): ANY,
     ("POST", "/api/scheduling/exam-plans"): Perm.APPOINTMENT_BOOK,
     ("POST", "/api/scheduling/exam-bookings"): Perm.APPOINTMENT_BOOK,
+    # referrals: the desk's staff act for their side; reading one needs a side or the record
+    ("POST", "/api/referrals"): Perm.REFERRAL_WRITE,
+    ("GET", "/api/referrals"): Perm.REFERRAL_WRITE,
+    ("POST", "/api/referrals/criteria"): Perm.REFERRAL_WRITE,
+    ("GET", "/api/referrals/reserved-places"): Perm.REGISTRY_READ,
+    ("GET", "/api/referrals/follow-ups"): Perm.REFERRAL_WRITE,
+    ("PUT", "/api/referrals/intake-rules"): Perm.SCHEDULE_MANAGE,
+    ("GET", "/api/referrals/{referral_id}"): RECORD_READ,
+    **{("POST", f"/api/referrals/{{referral_id}}/{step}"): Perm.REFERRAL_WRITE
+       for step in ("submit", "accept", "schedule", "reject", "cancel", "arrive", "start-care", "complete",
+                    "no-show", "receive", "back-referral", "follow-up", "close", "redirect")},
 }
+# Steps the sending side takes: walked on a referral county A's hospital sent (the others on
+# one it receives).
+SENDER_STEPS = ("/submit", "/cancel", "/receive", "/follow-up")
 
 
 def routes(app) -> list[tuple[str, str]]:
@@ -148,6 +162,7 @@ def _fill(world, session, method, path, n):
                               .order_by(AuditEvent.id.desc()))
     values = _patients(session, r) if path.startswith("/api/patients") else {}
     values |= _scheduling(session, r) if path.startswith("/api/scheduling") else {}
+    values |= _referrals(session, r, path) if path.startswith("/api/referrals") else {}
     values |= {"resource_type": "Organization", "resource_id": str(r.county_hospital.id), "token_id": token,
               "user_id": target.id, "grant_id": grant_id, "audit_id": audit_id, "code": r.county.code,
               "org_id": r.county_hospital.id, "alliance_id": r.alliance.id, "practitioner_id": r.doctor.id}
@@ -159,6 +174,8 @@ def _fill(world, session, method, path, n):
         url += f"?org_id={r.county_hospital.id}"
     elif path.endswith("/sessions"):
         url += f"?day_from={values['day']}&day_to={values['day']}"
+    elif path.endswith(("/reserved-places", "/follow-ups")):
+        url += f"?org_id={r.county_hospital.id}"
     bodies = {
         "/api/security/me/password": {"old_password": PASSWORD, "new_password": "An0ther-Passw0rd!"},
         "/api/security/me/tokens": {"name": "mine"},
@@ -211,6 +228,7 @@ def _fill(world, session, method, path, n):
         "/api/scheduling/exam-plans": {"org_id": r.county_hospital.id, "exams": ["ECG"]},
         "/api/scheduling/exam-bookings": {"org_id": r.county_hospital.id, "exams": ["ECG"],
                                           "patient_id": values.get("patient_id")},
+        **_referral_bodies(r, values),
     }
     return url, bodies.get(path)
 
@@ -266,6 +284,46 @@ def _scheduling(session, r) -> dict:
     return {"slot_id": free[0].id, "patient_id": people[2], "appointment_id": appt.id, "schedule_id": sched.id,
             "entry_id": entry.id, "full_session_id": appt.session_id, "department_id": dept.id,
             "day": day.isoformat(), "later": (day + timedelta(days=2)).isoformat()}
+
+
+def _referrals(session, r, path: str) -> dict:
+    """A patient of county A's hospital with a referral sent up to it from the township and
+    one the hospital sent down to the township."""
+    from datetime import date
+
+    from healthgrid.patients import service as patients
+    from healthgrid.referrals import service as referrals
+    from healthgrid.registry import service as registry
+
+    dept = registry.add_department(session, SYS, org_id=r.county_hospital.id, code="05")
+    pid = patients.register_patient(session, SYS, org_id=r.county_hospital.id, data=patients.PatientIn(
+        name="钱桂芳", sex="F", birth_date=date(1956, 4, 5), phone="13766660000")).patient.id
+    diagnoses = [{"code": "I10", "name": "原发性高血压"}]
+    up = referrals.create_referral(session, SYS, referrals.ReferralIn(
+        patient_id=pid, from_org_id=r.township_centre.id, to_org_id=r.county_hospital.id, diagnoses=diagnoses))
+    down = referrals.create_referral(session, SYS, referrals.ReferralIn(
+        patient_id=pid, from_org_id=r.county_hospital.id, to_org_id=r.township_centre.id, diagnoses=diagnoses,
+        clinical={"condition_stable": True, "diagnosis_confirmed": True, "care_plan": "继续口服降压药"}),
+        submit=False)
+    session.commit()
+    return {"patient_id": pid, "department_id": dept.id,
+            "referral_id": down.id if path.endswith(SENDER_STEPS) else up.id}
+
+
+def _referral_bodies(r, values) -> dict:
+    down = {"patient_id": values.get("patient_id"), "from_org_id": r.county_hospital.id,
+            "to_org_id": r.township_centre.id, "diagnoses": [{"code": "I10", "name": "原发性高血压"}],
+            "clinical": {"condition_stable": True, "diagnosis_confirmed": True, "care_plan": "继续口服降压药"}}
+    step = "/api/referrals/{referral_id}/"
+    return {"/api/referrals": down, "/api/referrals/criteria": down,
+            "/api/referrals/intake-rules": {"department_id": values.get("department_id"),
+                                            "auto_accept_routine": True},
+            **{step + s: {} for s in ("submit", "accept", "schedule", "arrive", "start-care", "complete", "no-show",
+                                     "receive", "close")},
+            step + "reject": {"reason": "本院无床位"}, step + "cancel": {"reason": "患者要求"},
+            step + "back-referral": {"diagnosis": "高血压", "plan": "口服降压药",
+                                     "clinical": {"condition_stable": True, "diagnosis_confirmed": True}},
+            step + "follow-up": {"outcome": "血压平稳"}, step + "redirect": {"to_org_id": r.county_hospital.id}}
 
 
 def _allowed(need, role: Role) -> bool:

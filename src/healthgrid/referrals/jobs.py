@@ -86,7 +86,7 @@ def on_status_changed(session: Session, payload: dict[str, Any]) -> None:
     recipients: list[tuple[str, int]] = []
     if status in TO_PATIENT:
         recipients.append(("patient", row.patient_id))
-    if row.from_practitioner_id:
+    if row.from_practitioner_id and status is not Status.SUBMITTED:  # the sender knows they sent it
         recipients.append(("practitioner", row.from_practitioner_id))
     if row.to_practitioner_id:
         recipients.append(("practitioner", row.to_practitioner_id))
