@@ -107,6 +107,9 @@ class ReferralSettings(BaseModel):
     followup_days: int = Field(14, ge=1, le=90)  # §3.1: follow up within two weeks
     urgent_slot_days: int = Field(3, ge=0, le=30)  # an urgent referral's place must be this soon
     routine_slot_days: int = Field(21, ge=0, le=90)  # how far ahead a routine referral looks
+    # Book reserved places for paper referrals too (a free-text reference instead of a
+    # referral sent through the platform); off: §3.6 asks for a submitted/accepted referral.
+    paper_referrals: bool = False
     criteria: dict[str, str] = {}
 
     @field_validator("criteria")

@@ -35,7 +35,7 @@ def test_only_the_drawn_transitions_are_allowed(src, dst):
 
 
 def test_terminal_states_are_the_ends_of_the_drawing():
-    assert d.TERMINAL == {S.CLOSED, S.REJECTED, S.CANCELLED, S.NO_SHOW, S.EXPIRED}
+    assert {S.CLOSED, S.REJECTED, S.CANCELLED, S.NO_SHOW, S.EXPIRED} == d.TERMINAL
 
 
 def test_an_unknown_status_is_invalid():

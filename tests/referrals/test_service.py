@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from tests.factories import SYS
 
 from healthgrid.errors import Conflict, Forbidden, Invalid, PreconditionFailed
 from healthgrid.jobs import HANDLERS
@@ -20,7 +21,6 @@ from healthgrid.referrals.models import Referral
 from healthgrid.registry import service as registry
 from healthgrid.scheduling import jobs as scheduling_jobs
 from healthgrid.scheduling import service as scheduling
-from tests.factories import SYS
 
 from .conftest import NOW, make_ward, staff
 from .test_flow import up_form
@@ -79,7 +79,7 @@ def test_an_urgent_referral_without_a_reserved_place_goes_to_the_referral_centre
     deliver_pending(session, HANDLERS)
     desk = staff(session, ward.region.county_hospital.id, username="desk-91", role="nurse")
     inbox = notifications.inbox(session, desk, patient_ids=[])
-    assert any("转诊需协调" == m.title for m in inbox)
+    assert any(m.title == "转诊需协调" for m in inbox)
     centre = referrals.search_referrals(session, desk, referrals.ReferralQuery(
         org_id=ward.region.county_hospital.id, box="centre"))
     assert [r.id for r in centre] == [sent.id]
@@ -157,7 +157,7 @@ def test_criteria_that_block_stop_the_submission_but_not_the_draft(session):
     # A stable patient with a confirmed diagnosis and a plan goes down.
     ok = up_form(ward, from_org_id=ward.region.county_hospital.id, to_org_id=ward.region.township_centre.id,
                  to_department_id=None, to_practitioner_id=None,
-                 clinical={"condition_stable": True, "diagnosis_confirmed": True, "care_plan": "氨氯地平5mg qd，每月随访"})
+                 clinical={"condition_stable": True, "diagnosis_confirmed": True, "care_plan": "氨氯地平，每月随访"})
     sent = referrals.create_referral(session, ward.hospital_doctor, ok, now=NOW)
     assert (sent.status, sent.direction, sent.findings) == ("submitted", "down", [])
 

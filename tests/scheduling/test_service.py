@@ -15,6 +15,7 @@ from healthgrid.errors import Conflict, Forbidden, Invalid
 from healthgrid.jobs import HANDLERS
 from healthgrid.notifications import service as notifications
 from healthgrid.outbox import deliver_pending
+from healthgrid.referrals import service as referrals
 from healthgrid.registry import service as registry
 from healthgrid.scheduling import exam_booking, schedules, service
 from healthgrid.scheduling import jobs as sched_jobs
@@ -138,8 +139,20 @@ def test_reserved_places_need_a_referral_from_a_referrer_in_the_alliance(session
         _book(session, reserved, clinic.patients[0], channel="phone")
     assert err.value.code == "SCHED-005"
     township_nurse = _staff(session, clinic.region.township_centre.id)
-    appt = _book(session, reserved, clinic.patients[0], actor=township_nurse, channel="phone", referral_ref="REF-1")
-    assert appt.pool == "reserved" and appt.referral_ref == "REF-1"
+    # A free-text reference is not a referral (§3.6: a submitted or accepted one).
+    with pytest.raises(Conflict) as err:
+        _book(session, reserved, clinic.patients[0], actor=township_nurse, channel="phone", referral_ref="REF-1")
+    assert err.value.code == "SCHED-005"
+    sent = referrals.create_referral(session, SYS, referrals.ReferralIn(
+        patient_id=clinic.patients[0].id, from_org_id=clinic.region.township_centre.id,
+        to_org_id=clinic.region.county_hospital.id, to_department_id=clinic.department_id,
+        diagnoses=[{"code": "I10", "name": "原发性高血压"}]), now=NOW)
+    appt = _book(session, reserved, clinic.patients[0], actor=township_nurse, channel="phone", referral_ref=sent.code)
+    assert appt.pool == "reserved" and appt.referral_ref == sent.code
+    with pytest.raises(Conflict) as err:  # the referral is another patient's
+        _book(session, tomorrow_slots(session, clinic, pool="reserved", day=TODAY + timedelta(days=3))[0],
+              clinic.patients[1], actor=township_nurse, channel="phone", referral_ref=sent.code)
+    assert err.value.code == "SCHED-005"
     outsider_org = registry.create_organization(session, SYS, code="91-OUT", name="外县卫生院", level="L1",
                                                 org_type="township_health_centre",
                                                 division_code=clinic.region.township.code)

@@ -243,6 +243,14 @@ def check_attachments(items: list[dict]) -> list[dict]:
     return out
 
 
+REF_CODE = re.compile(r"^ZZ([0-9]{8})$")
+
+
 def ref_code(referral_id: int) -> str:
     """The number printed on the form and passed to the booking as its referral reference."""
     return f"ZZ{referral_id:08d}"
+
+
+def parse_ref_code(text: str) -> int | None:
+    found = REF_CODE.match((text or "").strip())
+    return int(found.group(1)) if found else None

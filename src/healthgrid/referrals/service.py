@@ -139,6 +139,25 @@ def _referral_orgs(session: Session, patient_id: int) -> set[int]:
     return {o for pair in rows for o in pair}
 
 
+def _check_booking_referral(session: Session, referral_ref: str, patient_id: int, org_id: int) -> None:
+    """A reserved place (§3.6) is booked for a referral sent through the platform: one of
+    this patient, to this hospital, submitted or accepted. Paper referrals (a free-text
+    reference) only where the deployment allows them (``paper_referrals``)."""
+    referral_id = d.parse_ref_code(referral_ref)
+    if referral_id is None:
+        if settings_of(session).paper_referrals:
+            return
+        raise Conflict("SCHED-005", f"reserved places are booked for a referral sent through the platform; "
+                       f"{referral_ref!r} is not a referral number (ZZ + 8 digits)", {"field": "referral_ref"})
+    row = session.get(Referral, referral_id)
+    live = (Status.SUBMITTED.value, Status.ACCEPTED.value)
+    if row is None or patients.resolve_patient_id(session, row.patient_id) != patient_id or row.to_org_id != org_id \
+            or row.status not in live:
+        raise Conflict("SCHED-005", f"referral {referral_ref} is not a submitted or accepted referral of this patient"
+                       " to this hospital", {"field": "referral_ref"})
+
+
+scheduling.register_referral_check(_check_booking_referral)
 access.register_relationship_source(_referral_relationship)
 access.register_patient_orgs_source(_referral_orgs)
 

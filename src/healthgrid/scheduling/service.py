@@ -325,6 +325,18 @@ def _check_referrer(session: Session, actor: Actor, org_id: int) -> None:
         raise Forbidden("SCHED-006", "reserved places are for referrers in the hospital's alliance (医联体/医共体)")
 
 
+# (session, referral_ref, patient_id, org_id) -> None, or raises: is this a live referral of
+# this patient to this hospital? The referrals context registers it (§3.6: a reserved place
+# is booked for a referral that is submitted or accepted).
+ReferralCheck = Callable[[Session, str, int, int], None]
+REFERRAL_CHECKS: list[ReferralCheck] = []
+
+
+def register_referral_check(fn: ReferralCheck) -> None:
+    if fn not in REFERRAL_CHECKS:
+        REFERRAL_CHECKS.append(fn)
+
+
 def _book(session: Session, actor: Actor, *, slot_id: int, patient_id: int, channel: str, key: str | None,
           digest: str, referral_ref: str | None, now: datetime, status: str = "booked",
           exam_code: str | None = None, exam_booking_id: int | None = None,
@@ -353,6 +365,8 @@ def _book(session: Session, actor: Actor, *, slot_id: int, patient_id: int, chan
         d.check_channel(slot.pool, channel, referral=referral_ref is not None)
     if slot.pool == d.Pool.RESERVED.value and not cs.released_back and status != "proposed":
         _check_referrer(session, actor, cs.org_id)
+        for check in REFERRAL_CHECKS:
+            check(session, referral_ref or "", patient_id, cs.org_id)
     _lock_patient(session, patient_id)
     _check_patient_rules(session, settings_of(session), patient_id=patient_id, now=now,
                          department_id=cs.department_id, day=cs.day, kind=sched.kind)
