@@ -24,6 +24,7 @@ from .patients import fhir as patients_fhir
 from .patients import web as patients_web
 from .referrals import api as referrals_api
 from .referrals import criteria as referral_criteria
+from .referrals import fhir as referrals_fhir
 from .registry import api as registry_api
 from .registry import fhir as registry_fhir
 from .registry import web as registry_web
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     registry_fhir.register(fhir)
     patients_fhir.register(fhir)
     scheduling_fhir.register(fhir)
+    referrals_fhir.register(fhir)
     app.state.fhir = fhir
 
     install_error_handlers(app, [("/fhir", _with_challenge(operation_outcome_response)),

@@ -42,9 +42,8 @@ TITLES: dict[Status, tuple[str, str]] = {
     Status.FOLLOWED_UP: ("回转随访已完成", "Follow-up done"),
     Status.CLOSED: ("转诊已结案", "Referral closed"),
 }
-# Who hears of it. The patient hears of what changes where they go; doctors of their side.
-TO_PATIENT = frozenset({Status.ACCEPTED, Status.SCHEDULED, Status.REJECTED, Status.CANCELLED, Status.EXPIRED,
-                        Status.NO_SHOW, Status.BACK_REFERRED})
+# The patient hears of every step; the submission in their own words.
+PATIENT_TITLES = {**TITLES, Status.SUBMITTED: ("转诊申请已发出", "Referral sent")}
 
 
 def _when(session: Session, at: datetime | None) -> str:
@@ -83,9 +82,7 @@ def on_status_changed(session: Session, payload: dict[str, Any]) -> None:
     title = TITLES[status]
     zh, en = _body(session, view, status)
     link = f"/referrals/{row.id}"
-    recipients: list[tuple[str, int]] = []
-    if status in TO_PATIENT:
-        recipients.append(("patient", row.patient_id))
+    recipients: list[tuple[str, int]] = [("patient", row.patient_id)]
     if row.from_practitioner_id and status is not Status.SUBMITTED:  # the sender knows they sent it
         recipients.append(("practitioner", row.from_practitioner_id))
     if row.to_practitioner_id:
@@ -98,9 +95,10 @@ def on_status_changed(session: Session, payload: dict[str, Any]) -> None:
         if row.back_to_org_id and row.back_to_org_id != row.from_org_id:
             recipients.append(("org", row.back_to_org_id))
     for kind, rid in dict.fromkeys(recipients):
+        words = PATIENT_TITLES[status] if kind == "patient" else title
         notifications.notify(session, notifications.Note(
             recipient_kind=kind, recipient_id=rid, topic=f"referrals.{status.value}",
-            title={"zh": title[0], "en": title[1]}, body={"zh": zh, "en": en}, link=link,
+            title={"zh": words[0], "en": words[1]}, body={"zh": zh, "en": en}, link=link,
             dedupe_key=f"referrals:{row.id}:{status.value}:{kind}:{rid}"))
 
 

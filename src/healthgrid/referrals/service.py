@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -709,6 +709,10 @@ def get_referral(session: Session, actor: Actor, referral_id: int) -> ReferralVi
 def _check_read(session: Session, actor: Actor, row: Referral) -> None:
     where = dict(resource_type="Referral", resource_id=row.id, patient_id=row.patient_id)
     sides = [o for o in (row.from_org_id, row.to_org_id, row.back_to_org_id, row.escalated_to_org_id) if o]
+    if row.status == Status.DRAFT.value:
+        # A draft is the sender's until it is sent.
+        access.check(session, actor, Perm.REFERRAL_WRITE, AuditAction.VIEW, org_id=row.from_org_id, **where)
+        return
     for org in sides:
         if access.in_scope(session, actor, Perm.REFERRAL_WRITE, org):
             access.check(session, actor, Perm.REFERRAL_WRITE, AuditAction.VIEW, org_id=org, **where)
@@ -756,22 +760,32 @@ def search_referrals(session: Session, actor: Actor, q: ReferralQuery, *, offset
                       "back": Referral.back_to_org_id}.get(q.box or "")
             stmt = stmt.where(column == q.org_id if column is not None else
                               or_(Referral.to_org_id == q.org_id, Referral.from_org_id == q.org_id))
-            if q.box == "in":
-                stmt = stmt.where(Referral.status != Status.DRAFT.value)
+            if q.box != "out":  # drafts are the sender's
+                stmt = stmt.where(or_(Referral.status != Status.DRAFT.value, Referral.from_org_id == q.org_id))
         elif q.patient_id is not None:
             target = patients.resolve_patient_id(session, q.patient_id)
             access.check(session, actor, Perm.PATIENT_READ, AuditAction.SEARCH, resource_type="Referral",
                          patient_id=target)
-            stmt = stmt.where(Referral.patient_id == target)
+            stmt = stmt.where(Referral.patient_id == target, _not_others_draft(session, actor))
         else:
             orgs = access.scope_org_ids(session, actor, Perm.REFERRAL_WRITE)
             access.check(session, actor, Perm.REFERRAL_WRITE, AuditAction.SEARCH, resource_type="Referral",
                          detail={"scope": "all" if orgs is None else len(orgs)})
             if orgs is not None:
                 stmt = stmt.where(or_(Referral.to_org_id.in_(orgs), Referral.from_org_id.in_(orgs)))
+            stmt = stmt.where(_not_others_draft(session, actor))
         stmt = _filters(stmt, q, now)
         rows = list(session.scalars(stmt.order_by(Referral.id.desc()).offset(offset).limit(min(limit, 500))))
         return queries.views(session, rows, unmasked=actor.can(Perm.PII_UNMASKED))
+
+
+def _not_others_draft(session: Session, actor: Actor):
+    """Drafts are seen only by staff of the facility writing them."""
+    mine = access.scope_org_ids(session, actor, Perm.REFERRAL_WRITE) if actor.grants_with(
+        Perm.REFERRAL_WRITE) or actor.system else set()
+    if mine is None:
+        return true()
+    return or_(Referral.status != Status.DRAFT.value, Referral.from_org_id.in_(mine))
 
 
 def _filters(stmt, q: ReferralQuery, now: datetime):
@@ -783,10 +797,11 @@ def _filters(stmt, q: ReferralQuery, now: datetime):
                           (Referral.from_practitioner_id, q.requester_id), (Referral.to_org_id, q.performer_org_id)):
         if value is not None:
             stmt = stmt.where(column == value)
+    sent = func.coalesce(Referral.submitted_at, Referral.created_at)
     if q.since is not None:
-        stmt = stmt.where(Referral.created_at >= q.since)
+        stmt = stmt.where(sent >= q.since)
     if q.until is not None:
-        stmt = stmt.where(Referral.created_at < q.until)
+        stmt = stmt.where(sent < q.until)
     if q.overdue:
         stmt = stmt.where(Referral.status == Status.SUBMITTED.value, Referral.accept_due_at < now)
     return stmt
