@@ -240,3 +240,14 @@ def test_the_receiving_desk_hears_of_a_referral_without_a_named_doctor(session):
     assert [m.title for m in notifications.inbox(session, desk, patient_ids=[])] == ["收到转诊申请"]
     # Staff of another facility do not see that desk's messages.
     assert notifications.inbox(session, ward.village_doctor, patient_ids=[]) == []
+
+
+def test_the_worker_runs_the_referral_jobs(session):
+    from healthgrid.jobs import PERIODIC
+
+    ward = make_ward(session)
+    sent = referrals.create_referral(session, ward.village_doctor, up_form(ward, urgency="urgent"), now=NOW)
+    assert referral_jobs.tick in PERIODIC
+    done = referral_jobs.tick(session, NOW + timedelta(hours=5))
+    assert done["referrals_expired"] == 1 and set(done) >= {"referrals_arrived", "referrals_no_show"}
+    assert referrals.get_referral(session, ward.village_doctor, sent.id).status == "expired"
