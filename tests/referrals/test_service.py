@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from tests.factories import SYS
 
 from healthgrid.errors import Conflict, Forbidden, Invalid, PreconditionFailed
-from healthgrid.jobs import HANDLERS
+from healthgrid.jobs import HANDLERS, PERIODIC
 from healthgrid.notifications import service as notifications
 from healthgrid.outbox import deliver_pending
 from healthgrid.patients import service as patients
@@ -243,8 +243,6 @@ def test_the_receiving_desk_hears_of_a_referral_without_a_named_doctor(session):
 
 
 def test_the_worker_runs_the_referral_jobs(session):
-    from healthgrid.jobs import PERIODIC
-
     ward = make_ward(session)
     sent = referrals.create_referral(session, ward.village_doctor, up_form(ward, urgency="urgent"), now=NOW)
     assert referral_jobs.tick in PERIODIC
