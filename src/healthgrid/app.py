@@ -25,6 +25,7 @@ from .patients import web as patients_web
 from .referrals import api as referrals_api
 from .referrals import criteria as referral_criteria
 from .referrals import fhir as referrals_fhir
+from .referrals import web as referrals_web
 from .registry import api as registry_api
 from .registry import fhir as registry_fhir
 from .registry import web as registry_web
@@ -83,9 +84,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(referrals_api.router, prefix="/api/referrals", tags=["referrals"])
     app.include_router(build_fhir_router(fhir, actor=require(Perm.REGISTRY_READ)), prefix="/fhir")
     install_web(app, settings.web, routers=[security_web.router, registry_web.router, patients_web.router,
-                                            scheduling_web.router, notifications_web.router],
+                                            scheduling_web.router, notifications_web.router, referrals_web.router],
                 template_dirs=[security_web.TEMPLATES, registry_web.TEMPLATES, patients_web.TEMPLATES,
-                               scheduling_web.TEMPLATES, notifications_web.TEMPLATES],
+                               scheduling_web.TEMPLATES, notifications_web.TEMPLATES, referrals_web.TEMPLATES],
                 page_dependencies=[Depends(security_web.page_actor)])
     # Fewer requests in flight than worker threads and pooled connections: see AdmissionLimit.
     app.add_middleware(AdmissionLimit, limit=admission_limit(engine))

@@ -20,6 +20,7 @@ from healthgrid.fhir import FhirRegistry
 from healthgrid.referrals import domain as d
 from healthgrid.referrals import fhir as referrals_fhir
 from healthgrid.referrals import service as referrals
+from healthgrid.referrals import workflow as ref_workflow
 from healthgrid.referrals.fhir.mapping import REQUEST_STATUS, TASK_STATUS
 from healthgrid.registry import service as registry
 from healthgrid.scheduling import service as scheduling
@@ -133,7 +134,7 @@ def send(session, ward, **kw):
 def test_a_scheduled_referral_maps_to_a_golden_service_request(session, fixed):
     w = fixed.ward
     sent = send(session, w)
-    referrals.accept_referral(session, w.hospital_doctor, sent.id, now=NOW + timedelta(hours=1))
+    ref_workflow.accept_referral(session, w.hospital_doctor, sent.id, now=NOW + timedelta(hours=1))
     answer = fixed.reg.read(session, "ServiceRequest", str(sent.id), SYS)
     assert answer.resource == golden_service_request(w, sent.id)
     assert answer.headers["ETag"] == 'W/"5"'
@@ -143,13 +144,13 @@ def test_a_scheduled_referral_maps_to_a_golden_service_request(session, fixed):
 def test_a_referral_referred_back_maps_to_a_golden_task(session, fixed):
     w = fixed.ward
     sent = send(session, w)
-    accepted = referrals.accept_referral(session, w.hospital_doctor, sent.id, now=NOW + timedelta(hours=1))
+    accepted = ref_workflow.accept_referral(session, w.hospital_doctor, sent.id, now=NOW + timedelta(hours=1))
     starts = scheduling.get_appointment(session, SYS, accepted.appointment_id).starts_at
-    referrals.mark_arrived(session, w.hospital_doctor, sent.id, now=starts - timedelta(minutes=20))
-    referrals.start_care(session, w.hospital_doctor, sent.id, now=starts)
+    ref_workflow.mark_arrived(session, w.hospital_doctor, sent.id, now=starts - timedelta(minutes=20))
+    ref_workflow.start_care(session, w.hospital_doctor, sent.id, now=starts)
     done = starts + timedelta(days=3) - timedelta(minutes=20)
-    referrals.complete_referral(session, w.hospital_doctor, sent.id, now=done)
-    referrals.back_refer(session, w.hospital_doctor, sent.id, referrals.BackReferralIn(
+    ref_workflow.complete_referral(session, w.hospital_doctor, sent.id, now=done)
+    ref_workflow.back_refer(session, w.hospital_doctor, sent.id, ref_workflow.BackReferralIn(
         diagnosis="高血压2级 高危", plan="氨氯地平5mg qd + 缬沙坦80mg qd", rehab="低盐饮食",
         clinical={"condition_stable": True, "diagnosis_confirmed": True}), now=done + timedelta(hours=1))
     task = fixed.reg.read(session, "Task", str(sent.id), SYS).resource
@@ -170,7 +171,7 @@ def test_every_status_has_a_request_and_a_task_status():
 def test_a_rejection_is_revoked_with_its_reason_and_an_emergency_is_stat(session, fixed):
     w = fixed.ward
     refused = send(session, w)
-    referrals.reject_referral(session, w.hospital_doctor, refused.id, reason="本院无床位", now=NOW)
+    ref_workflow.reject_referral(session, w.hospital_doctor, refused.id, reason="本院无床位", now=NOW)
     request = fixed.reg.read(session, "ServiceRequest", str(refused.id), SYS).resource
     task = fixed.reg.read(session, "Task", str(refused.id), SYS).resource
     assert (request["status"], task["status"], task["statusReason"]["text"]) == ("revoked", "rejected", "本院无床位")
@@ -212,10 +213,10 @@ def made(session):
     (sent by the platform: no doctor named, so its requester is the village clinic)."""
     w = make_ward(session)
     scheduled = send(session, w)
-    referrals.accept_referral(session, w.hospital_doctor, scheduled.id, now=NOW + timedelta(hours=1))
+    ref_workflow.accept_referral(session, w.hospital_doctor, scheduled.id, now=NOW + timedelta(hours=1))
     later = NOW + timedelta(days=2)
     rejected = referrals.create_referral(session, w.village_doctor, form(w, urgency="urgent"), now=later)
-    referrals.reject_referral(session, w.hospital_doctor, rejected.id, reason="请转上级医院", now=later)
+    ref_workflow.reject_referral(session, w.hospital_doctor, rejected.id, reason="请转上级医院", now=later)
     waiting = referrals.create_referral(session, SYS, form(w, from_practitioner_id=None), now=later)
     return SimpleNamespace(w=w, scheduled=str(scheduled.id), rejected=str(rejected.id), waiting=str(waiting.id),
                            hospital=f"Organization/{w.region.county_hospital.id}",

@@ -19,6 +19,7 @@ from tests.factories import SYS, resident_id
 from healthgrid.db import make_engine, make_sessionmaker
 from healthgrid.patients import service as patients
 from healthgrid.referrals import service as referrals
+from healthgrid.referrals import workflow as ref_workflow
 from healthgrid.registry import queries as registry_queries
 from healthgrid.security import service as security
 
@@ -41,7 +42,7 @@ def referral_world(region_url):
                 patient_id=patient, from_org_id=org_id, to_org_id=to_org, from_practitioner_id=site.practitioner_id,
                 diagnoses=[{"code": "I10", "name": "原发性高血压"}], reason_text=reason)).id
                 for reason in ("血压控制不满意", "需进一步检查")]
-            referrals.cancel_referral(s, SYS, sent[1], reason="患者选择就近治疗")
+            ref_workflow.cancel_referral(s, SYS, sent[1], reason="患者选择就近治疗")
             s.commit()
             return {"patient": patient, "waiting": str(sent[0]), "cancelled": str(sent[1]), "to_org": to_org,
                     "doctor": site.practitioner_id}

@@ -13,7 +13,9 @@ from healthgrid.errors import Conflict, Forbidden, Invalid
 from healthgrid.jobs import HANDLERS
 from healthgrid.notifications import service as notifications
 from healthgrid.outbox import deliver_pending
+from healthgrid.referrals import desk as ref_desk
 from healthgrid.referrals import service as referrals
+from healthgrid.referrals import workflow as ref_workflow
 from healthgrid.referrals.domain import ref_code
 from healthgrid.scheduling import service as scheduling
 from healthgrid.security.models import AuditEvent
@@ -40,7 +42,7 @@ def test_a_patient_goes_up_to_the_county_hospital_and_back(session):
     assert sent.accept_due_at == NOW + timedelta(hours=24)
     assert any(f["rule"] == "REF-C12" for f in sent.findings)  # two unsatisfactory follow-ups
 
-    accepted = referrals.accept_referral(session, ward.hospital_doctor, sent.id, now=NOW + timedelta(hours=1))
+    accepted = ref_workflow.accept_referral(session, ward.hospital_doctor, sent.id, now=NOW + timedelta(hours=1))
     assert accepted.status == "scheduled" and accepted.appointment_id is not None
     appt = scheduling.get_appointment(session, ward.hospital_doctor, accepted.appointment_id)
     assert (appt.pool, appt.referral_ref, appt.channel, appt.status) == ("reserved", ref_code(sent.id), "referral",
@@ -50,30 +52,30 @@ def test_a_patient_goes_up_to_the_county_hospital_and_back(session):
     assert slot.booked == 1
 
     on_the_day = appt.starts_at - timedelta(minutes=20)
-    assert referrals.mark_arrived(session, ward.hospital_doctor, sent.id, now=on_the_day).status == "arrived"
+    assert ref_workflow.mark_arrived(session, ward.hospital_doctor, sent.id, now=on_the_day).status == "arrived"
     assert scheduling.get_appointment(session, ward.hospital_doctor, appt.id).status == "arrived"
-    referrals.start_care(session, ward.hospital_doctor, sent.id, now=on_the_day + timedelta(hours=1))
-    referrals.complete_referral(session, ward.hospital_doctor, sent.id, now=on_the_day + timedelta(days=3))
+    ref_workflow.start_care(session, ward.hospital_doctor, sent.id, now=on_the_day + timedelta(hours=1))
+    ref_workflow.complete_referral(session, ward.hospital_doctor, sent.id, now=on_the_day + timedelta(days=3))
     back_at = on_the_day + timedelta(days=3, hours=1)
-    back = referrals.back_refer(session, ward.hospital_doctor, sent.id, referrals.BackReferralIn(
+    back = ref_workflow.back_refer(session, ward.hospital_doctor, sent.id, ref_workflow.BackReferralIn(
         diagnosis="高血压2级 高危", results="心电图：左室高电压；肌酐 88 μmol/L", treatment="调整为氨氯地平+缬沙坦",
         plan="氨氯地平5mg qd + 缬沙坦80mg qd，每2周测血压", rehab="低盐饮食，规律运动",
         clinical={"condition_stable": True, "diagnosis_confirmed": True, "sbp": 136, "dbp": 84}), now=back_at)
     assert back.status == "back_referred" and back.back_to_org_id == ward.region.village_clinic.id
     assert back.followup_due_at == back_at + timedelta(days=14)
 
-    tasks = referrals.followup_tasks(session, ward.village_doctor, org_id=ward.region.village_clinic.id,
+    tasks = ref_desk.followup_tasks(session, ward.village_doctor, org_id=ward.region.village_clinic.id,
                                      now=back_at + timedelta(days=1))
     assert [t.referral.id for t in tasks] == [sent.id] and not tasks[0].overdue
-    late = referrals.followup_tasks(session, ward.village_doctor, org_id=ward.region.village_clinic.id,
+    late = ref_desk.followup_tasks(session, ward.village_doctor, org_id=ward.region.village_clinic.id,
                                     overdue_only=True, now=back_at + timedelta(days=15))
     assert [t.referral.id for t in late] == [sent.id]
 
-    done = referrals.record_followup(session, ward.village_doctor, sent.id, outcome="血压132/82，按方案服药",
+    done = ref_workflow.record_followup(session, ward.village_doctor, sent.id, outcome="血压132/82，按方案服药",
                                      now=back_at + timedelta(days=7))
     assert done.status == "followed_up" and done.followup_done_at == back_at + timedelta(days=7)
-    assert referrals.followup_tasks(session, ward.village_doctor, org_id=ward.region.village_clinic.id) == []
-    closed = referrals.close_referral(session, ward.village_doctor, sent.id, now=back_at + timedelta(days=8))
+    assert ref_desk.followup_tasks(session, ward.village_doctor, org_id=ward.region.village_clinic.id) == []
+    closed = ref_workflow.close_referral(session, ward.village_doctor, sent.id, now=back_at + timedelta(days=8))
     assert closed.status == "closed"
     assert [(e.from_status, e.to_status) for e in closed.events] == [
         (None, "draft"), ("draft", "submitted"), ("submitted", "accepted"), ("accepted", "scheduled"),
@@ -112,23 +114,23 @@ def test_only_the_receiving_side_accepts_and_the_state_machine_refuses_skips(ses
     ward = make_ward(session)
     sent = referrals.create_referral(session, ward.village_doctor, up_form(ward), now=NOW)
     with pytest.raises(Forbidden):
-        referrals.accept_referral(session, ward.village_doctor, sent.id, now=NOW)
+        ref_workflow.accept_referral(session, ward.village_doctor, sent.id, now=NOW)
     with pytest.raises(Conflict) as exc:
-        referrals.complete_referral(session, ward.hospital_doctor, sent.id, now=NOW)
+        ref_workflow.complete_referral(session, ward.hospital_doctor, sent.id, now=NOW)
     assert exc.value.code == "REF-002"
     with pytest.raises(Invalid) as exc:
-        referrals.reject_referral(session, ward.hospital_doctor, sent.id, reason="  ", now=NOW)
+        ref_workflow.reject_referral(session, ward.hospital_doctor, sent.id, reason="  ", now=NOW)
     assert exc.value.code == "REF-003"
-    assert referrals.get_referral(session, ward.hospital_doctor, sent.id).status == "submitted"
+    assert ref_desk.get_referral(session, ward.hospital_doctor, sent.id).status == "submitted"
 
 
 def test_rejection_releases_the_reserved_place(session):
     ward = make_ward(session)
     sent = referrals.create_referral(session, ward.village_doctor, up_form(ward), now=NOW)
-    accepted = referrals.accept_referral(session, ward.hospital_doctor, sent.id, now=NOW)
+    accepted = ref_workflow.accept_referral(session, ward.hospital_doctor, sent.id, now=NOW)
     slot_id = scheduling.get_appointment(session, ward.hospital_doctor, accepted.appointment_id).slot_id
     # Scheduled, then cancelled by the sender: the place goes back.
-    gone = referrals.cancel_referral(session, ward.village_doctor, sent.id, reason="患者选择就近治疗", now=NOW)
+    gone = ref_workflow.cancel_referral(session, ward.village_doctor, sent.id, reason="患者选择就近治疗", now=NOW)
     assert gone.status == "cancelled" and gone.form["cancel_reason"] == "患者选择就近治疗"
     assert scheduling.get_slot(session, ward.hospital_doctor, slot_id).booked == 0
     assert scheduling.get_appointment(session, ward.hospital_doctor, accepted.appointment_id).status == "cancelled"

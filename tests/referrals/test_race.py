@@ -17,6 +17,7 @@ from tests.scheduling.test_race import race
 from healthgrid.db import make_engine, make_sessionmaker
 from healthgrid.migrate import upgrade
 from healthgrid.referrals import service as referrals
+from healthgrid.referrals import workflow as ref_workflow
 from healthgrid.referrals.models import ReferralEvent
 from healthgrid.scheduling.models import Appointment, Slot
 
@@ -43,7 +44,7 @@ def test_two_doctors_accepting_one_referral_exactly_one_wins(maker, doctors):
         actors = [ward.hospital_doctor, *others]
 
     def accept(actor):
-        return lambda session: referrals.accept_referral(session, actor, sent.id, now=NOW)
+        return lambda session: ref_workflow.accept_referral(session, actor, sent.id, now=NOW)
 
     out = race(maker, [accept(a) for a in actors])
     assert out.errors == []

@@ -15,8 +15,10 @@ from healthgrid.jobs import HANDLERS, PERIODIC
 from healthgrid.notifications import service as notifications
 from healthgrid.outbox import deliver_pending
 from healthgrid.patients import service as patients
+from healthgrid.referrals import desk as ref_desk
 from healthgrid.referrals import jobs as referral_jobs
 from healthgrid.referrals import service as referrals
+from healthgrid.referrals import workflow as ref_workflow
 from healthgrid.referrals.models import Referral
 from healthgrid.registry import service as registry
 from healthgrid.scheduling import jobs as scheduling_jobs
@@ -28,7 +30,7 @@ from .test_flow import up_form
 
 def test_a_department_that_auto_accepts_books_the_place_on_submission(session):
     ward = make_ward(session)
-    referrals.set_intake_rule(session, SYS, department_id=ward.department_id, auto_accept_routine=True)
+    ref_desk.set_intake_rule(session, SYS, department_id=ward.department_id, auto_accept_routine=True)
     sent = referrals.create_referral(session, ward.village_doctor, up_form(ward), now=NOW)
     assert sent.status == "scheduled" and sent.appointment_id is not None
     assert [e.to_status for e in sent.events] == ["draft", "submitted", "accepted", "scheduled"]
@@ -41,12 +43,12 @@ def test_a_department_that_auto_accepts_books_the_place_on_submission(session):
 
 def test_the_referring_doctor_may_pick_the_reserved_place(session):
     ward = make_ward(session)
-    places = referrals.reserved_places(session, ward.village_doctor, org_id=ward.region.county_hospital.id,
+    places = ref_desk.reserved_places(session, ward.village_doctor, org_id=ward.region.county_hospital.id,
                                        department_id=ward.department_id, now=NOW)
     assert places and all(p.pool == "reserved" for p in places)
     chosen = places[-1]
     sent = referrals.create_referral(session, ward.village_doctor, up_form(ward, slot_id=chosen.id), now=NOW)
-    accepted = referrals.accept_referral(session, ward.hospital_doctor, sent.id, now=NOW)
+    accepted = ref_workflow.accept_referral(session, ward.hospital_doctor, sent.id, now=NOW)
     assert accepted.scheduled_for == chosen.starts_at
     # A public place is not a referral's to pick.
     web = scheduling.find_slots(session, SYS, scheduling.SlotQuery(schedule_id=ward.clinic.schedule.id, pool="web"),
@@ -63,7 +65,7 @@ def test_an_emergency_is_accepted_implicitly_and_arrives_without_a_place(session
         now=NOW)
     assert sent.status == "accepted" and sent.accept_due_at is None and sent.appointment_id is None
     assert {f["rule"]: f["severity"] for f in sent.findings} == {"REF-C03": "info", "REF-C05": "info"}
-    came = referrals.mark_arrived(session, ward.hospital_doctor, sent.id, now=NOW + timedelta(minutes=40))
+    came = ref_workflow.mark_arrived(session, ward.hospital_doctor, sent.id, now=NOW + timedelta(minutes=40))
     assert came.status == "arrived"
 
 
@@ -72,7 +74,7 @@ def test_an_urgent_referral_without_a_reserved_place_goes_to_the_referral_centre
     empty = registry.add_department(session, SYS, org_id=ward.region.county_hospital.id, code="04")
     sent = referrals.create_referral(session, ward.village_doctor, up_form(
         ward, urgency="urgent", to_department_id=empty.id, to_practitioner_id=None), now=NOW)
-    accepted = referrals.accept_referral(session, ward.hospital_doctor, sent.id, now=NOW + timedelta(minutes=30))
+    accepted = ref_workflow.accept_referral(session, ward.hospital_doctor, sent.id, now=NOW + timedelta(minutes=30))
     assert accepted.status == "accepted" and accepted.appointment_id is None
     assert accepted.escalated_at is not None
     assert accepted.escalated_to_org_id == ward.region.county_hospital.id  # the 医共体's lead hospital
@@ -80,14 +82,14 @@ def test_an_urgent_referral_without_a_reserved_place_goes_to_the_referral_centre
     desk = staff(session, ward.region.county_hospital.id, username="desk-91", role="nurse")
     inbox = notifications.inbox(session, desk, patient_ids=[])
     assert any(m.title == "转诊需协调" for m in inbox)
-    centre = referrals.search_referrals(session, desk, referrals.ReferralQuery(
+    centre = ref_desk.search_referrals(session, desk, ref_desk.ReferralQuery(
         org_id=ward.region.county_hospital.id, box="centre"))
     assert [r.id for r in centre] == [sent.id]
     # The centre sends it to the department that has places; the first is cancelled.
-    moved = referrals.redirect_referral(session, desk, sent.id, to_org_id=ward.region.county_hospital.id,
+    moved = ref_workflow.redirect_referral(session, desk, sent.id, to_org_id=ward.region.county_hospital.id,
                                         to_department_id=ward.department_id, now=NOW + timedelta(hours=1))
     assert moved.previous_id == sent.id and moved.status == "submitted"
-    assert referrals.get_referral(session, desk, sent.id).status == "cancelled"
+    assert ref_desk.get_referral(session, desk, sent.id).status == "cancelled"
 
 
 def test_unanswered_referrals_expire_and_are_escalated_by_the_worker(session):
@@ -97,9 +99,9 @@ def test_unanswered_referrals_expire_and_are_escalated_by_the_worker(session):
         ward, patient_id=ward.patient2.id), now=NOW)
     assert referral_jobs.expire_unanswered(session, NOW + timedelta(hours=1)) == 0
     assert referral_jobs.expire_unanswered(session, NOW + timedelta(hours=3)) == 1
-    late = referrals.get_referral(session, ward.hospital_doctor, urgent.id)
+    late = ref_desk.get_referral(session, ward.hospital_doctor, urgent.id)
     assert late.status == "expired" and late.escalated_at == NOW + timedelta(hours=3)
-    overdue = referrals.search_referrals(session, ward.hospital_doctor, referrals.ReferralQuery(
+    overdue = ref_desk.search_referrals(session, ward.hospital_doctor, ref_desk.ReferralQuery(
         org_id=ward.region.county_hospital.id, box="in", overdue=True), now=NOW + timedelta(hours=25))
     assert [r.id for r in overdue] == [routine.id]
     assert referral_jobs.expire_unanswered(session, NOW + timedelta(hours=25)) == 1
@@ -111,9 +113,9 @@ def test_unanswered_referrals_expire_and_are_escalated_by_the_worker(session):
 
 def test_the_worker_follows_the_booked_place(session):
     ward = make_ward(session)
-    first = referrals.accept_referral(session, ward.hospital_doctor, referrals.create_referral(
+    first = ref_workflow.accept_referral(session, ward.hospital_doctor, referrals.create_referral(
         session, ward.village_doctor, up_form(ward), now=NOW).id, now=NOW)
-    second = referrals.accept_referral(session, ward.hospital_doctor, referrals.create_referral(
+    second = ref_workflow.accept_referral(session, ward.hospital_doctor, referrals.create_referral(
         session, ward.village_doctor, up_form(ward, patient_id=ward.patient2.id), now=NOW).id, now=NOW)
     appt = scheduling.get_appointment(session, ward.hospital_doctor, first.appointment_id)
     scheduling.check_in(session, ward.hospital_doctor, appt.id, now=appt.starts_at - timedelta(minutes=5))
@@ -121,8 +123,8 @@ def test_the_worker_follows_the_booked_place(session):
     scheduling_jobs.mark_no_shows(session, later)
     done = referral_jobs.follow_places(session, later)
     assert done["arrived"] == 1 and done["no_show"] == 1
-    assert referrals.get_referral(session, ward.hospital_doctor, first.id).status == "arrived"
-    assert referrals.get_referral(session, ward.hospital_doctor, second.id).status == "no_show"
+    assert ref_desk.get_referral(session, ward.hospital_doctor, first.id).status == "arrived"
+    assert ref_desk.get_referral(session, ward.hospital_doctor, second.id).status == "no_show"
     assert referral_jobs.follow_places(session, later) == {"arrived": 0, "no_show": 0, "rebooked": 0}
 
 
@@ -189,10 +191,10 @@ def test_bad_forms_are_refused_and_write_nothing(session, case):
 def test_a_stale_version_is_refused(session):
     ward = make_ward(session)
     sent = referrals.create_referral(session, ward.village_doctor, up_form(ward), now=NOW)
-    referrals.accept_referral(session, ward.hospital_doctor, sent.id, expected_version=sent.version, now=NOW)
+    ref_workflow.accept_referral(session, ward.hospital_doctor, sent.id, expected_version=sent.version, now=NOW)
     with pytest.raises(PreconditionFailed) as exc:
-        referrals.reject_referral(session, ward.hospital_doctor, sent.id, reason="满床", expected_version=sent.version,
-                                  now=NOW)
+        ref_workflow.reject_referral(session, ward.hospital_doctor, sent.id, reason="满床",
+                                     expected_version=sent.version, now=NOW)
     assert exc.value.code == "REF-004"
 
 
@@ -200,9 +202,9 @@ def test_two_accepts_one_after_the_other_the_second_is_refused(session):
     ward = make_ward(session)
     sent = referrals.create_referral(session, ward.village_doctor, up_form(ward), now=NOW)
     other = staff(session, ward.region.county_hospital.id, username="hdoc2-91")
-    referrals.accept_referral(session, ward.hospital_doctor, sent.id, now=NOW)
+    ref_workflow.accept_referral(session, ward.hospital_doctor, sent.id, now=NOW)
     with pytest.raises(Conflict) as exc:
-        referrals.accept_referral(session, other, sent.id, now=NOW)
+        ref_workflow.accept_referral(session, other, sent.id, now=NOW)
     assert exc.value.code == "REF-002"
     assert len(scheduling.patient_appointments(session, SYS, ward.patient.id)) == 1
 
@@ -212,13 +214,13 @@ def test_staff_elsewhere_neither_read_nor_act(session):
     sent = referrals.create_referral(session, ward.village_doctor, up_form(ward), now=NOW)
     elsewhere = make_ward(session, prefix="92")
     with pytest.raises(Forbidden):
-        referrals.get_referral(session, elsewhere.hospital_doctor, sent.id)
+        ref_desk.get_referral(session, elsewhere.hospital_doctor, sent.id)
     with pytest.raises(Forbidden):
-        referrals.accept_referral(session, elsewhere.hospital_doctor, sent.id, now=NOW)
+        ref_workflow.accept_referral(session, elsewhere.hospital_doctor, sent.id, now=NOW)
     with pytest.raises(Forbidden):
-        referrals.search_referrals(session, elsewhere.hospital_doctor,
-                                   referrals.ReferralQuery(org_id=ward.region.county_hospital.id))
-    mine = referrals.search_referrals(session, elsewhere.hospital_doctor, referrals.ReferralQuery())
+        ref_desk.search_referrals(session, elsewhere.hospital_doctor,
+                                   ref_desk.ReferralQuery(org_id=ward.region.county_hospital.id))
+    mine = ref_desk.search_referrals(session, elsewhere.hospital_doctor, ref_desk.ReferralQuery())
     assert sent.id not in [r.id for r in mine]
     # The receiving hospital's staff read the referred patient's record through the referral.
     nurse = staff(session, ward.region.county_hospital.id, username="nurse-91", role="nurse")
@@ -248,4 +250,4 @@ def test_the_worker_runs_the_referral_jobs(session):
     assert referral_jobs.tick in PERIODIC
     done = referral_jobs.tick(session, NOW + timedelta(hours=5))
     assert done["referrals_expired"] == 1 and set(done) >= {"referrals_arrived", "referrals_no_show"}
-    assert referrals.get_referral(session, ward.village_doctor, sent.id).status == "expired"
+    assert ref_desk.get_referral(session, ward.village_doctor, sent.id).status == "expired"

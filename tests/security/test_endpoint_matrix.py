@@ -117,6 +117,7 @@ TABLE: dict[tuple[str, str], str | Perm] = {
     ("GET", "/api/referrals/follow-ups"): Perm.REFERRAL_WRITE,
     ("PUT", "/api/referrals/intake-rules"): Perm.SCHEDULE_MANAGE,
     ("GET", "/api/referrals/{referral_id}"): RECORD_READ,
+    ("GET", "/api/referrals/measures"): Perm.REFERRAL_STATS,
     **{("POST", f"/api/referrals/{{referral_id}}/{step}"): Perm.REFERRAL_WRITE
        for step in ("submit", "accept", "schedule", "reject", "cancel", "arrive", "start-care", "complete",
                     "no-show", "receive", "back-referral", "follow-up", "close", "redirect")},
@@ -174,6 +175,8 @@ def _fill(world, session, method, path, n):
         url += f"?org_id={r.county_hospital.id}"
     elif path.endswith("/sessions"):
         url += f"?day_from={values['day']}&day_to={values['day']}"
+    elif path.endswith("/referrals/measures"):
+        url += "?since=2026-01-01&until=2026-12-31"
     elif path.endswith(("/reserved-places", "/follow-ups")):
         url += f"?org_id={r.county_hospital.id}"
     bodies = {

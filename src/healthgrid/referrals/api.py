@@ -8,7 +8,7 @@ referral (200 instead of 201) and never sends it twice. Each change takes the
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..http import SessionDep
 from ..scheduling.api import SlotOut
 from ..security.http import ActorDep
-from . import service
+from . import desk as ref_desk
+from . import measures, service
+from . import workflow as ref_workflow
 
 router = APIRouter()
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -183,10 +185,10 @@ def search(session: SessionDep, actor: ActorDep, org_id: OptId = None,
            urgency: Literal["emergency", "urgent", "routine"] | None = None, requester_id: OptId = None,
            performer_org_id: OptId = None, since: datetime | None = None, until: datetime | None = None,
            overdue: bool = False, offset: Offset = 0, limit: Limit = 50):
-    q = service.ReferralQuery(org_id=org_id, box=box, patient_id=patient_id, status=list(status_ or []),
+    q = ref_desk.ReferralQuery(org_id=org_id, box=box, patient_id=patient_id, status=list(status_ or []),
                               direction=direction, urgency=urgency, requester_id=requester_id,
                               performer_org_id=performer_org_id, since=since, until=until, overdue=overdue)
-    return {"items": [_out(v) for v in service.search_referrals(session, actor, q, offset=offset, limit=limit)]}
+    return {"items": [_out(v) for v in ref_desk.search_referrals(session, actor, q, offset=offset, limit=limit)]}
 
 
 @router.get("/reserved-places", response_model=list[SlotOut])
@@ -194,7 +196,7 @@ def reserved_places(session: SessionDep, actor: ActorDep, org_id: Annotated[int,
                     department_id: OptId = None, practitioner_id: OptId = None,
                     days: Annotated[int, Query(ge=0, le=90)] = 21):
     """Free reserved places (预留号源) of a receiving department for the referring doctor."""
-    return service.reserved_places(session, actor, org_id=org_id, department_id=department_id,
+    return ref_desk.reserved_places(session, actor, org_id=org_id, department_id=department_id,
                                    practitioner_id=practitioner_id, days=days)
 
 
@@ -211,7 +213,7 @@ class TaskOut(BaseModel):
 def follow_ups(session: SessionDep, actor: ActorDep, org_id: Annotated[int, Query(ge=1, le=2**31 - 1)],
                overdue: bool = False, include_done: bool = False):
     """Primary care's follow-up list of referred-back patients (due 14 days after)."""
-    tasks = service.followup_tasks(session, actor, org_id=org_id, open_only=not include_done, overdue_only=overdue)
+    tasks = ref_desk.followup_tasks(session, actor, org_id=org_id, open_only=not include_done, overdue_only=overdue)
     return [{"id": t.id, "due_at": t.due_at, "done_at": t.done_at, "overdue": t.overdue,
              "referral": _out(t.referral)} for t in tasks]
 
@@ -225,13 +227,58 @@ class IntakeIn(BaseModel):
 @router.put("/intake-rules", status_code=status.HTTP_204_NO_CONTENT)
 def put_intake_rule(body: IntakeIn, session: SessionDep, actor: ActorDep):
     """A receiving department accepts routine referrals on submission (or not)."""
-    service.set_intake_rule(session, actor, department_id=body.department_id,
+    ref_desk.set_intake_rule(session, actor, department_id=body.department_id,
                             auto_accept_routine=body.auto_accept_routine)
+
+
+class MeasureOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    org_id: int | None = Field(description="None in the totals over facilities")
+    org_name: str
+    level: str | None
+    month: str | None = Field(description="YYYY-MM; None in the totals over the period")
+    up_sent: int
+    up_received: int
+    down_sent: int = Field(description="下转人次: back-referrals and direct down-referrals sent")
+    down_received: int
+    accepted: int
+    accept_median_hours: float | None
+    accept_p90_hours: float | None
+    reserved_places: int
+    reserved_booked: int
+    utilisation: float | None = Field(description="reserved places booked by a referral / reserved places")
+    reached: int
+    no_shows: int
+    no_show_rate: float | None
+    followup_due: int
+    followup_in_time: int
+    followup_share: float | None = Field(description="followed up within 14 days / due")
+
+
+class MeasuresOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    since: date
+    until: date
+    division_id: int | None
+    months: list[str]
+    rows: list[MeasureOut]
+    facilities: list[MeasureOut]
+    monthly: list[MeasureOut]
+    total: MeasureOut
+
+
+@router.get("/measures", response_model=MeasuresOut)
+def referral_measures(session: SessionDep, actor: ActorDep, since: date, until: date, division_id: OptId = None,
+                      org_id: Annotated[list[Annotated[int, Query(ge=1, le=2**31 - 1)]] | None, Query()] = None):
+    """Per facility and month: up/down counts, acceptance time, reserved-place utilisation,
+    no-show rate and the 14-day follow-up share (definitions: referrals/measures.py)."""
+    return measures.referral_measures(session, actor, division_id=division_id, org_ids=org_id, since=since,
+                                      until=until)
 
 
 @router.get("/{referral_id}", response_model=ReferralOut)
 def read(referral_id: RowId, session: SessionDep, actor: ActorDep):
-    return _out(service.get_referral(session, actor, referral_id))
+    return _out(ref_desk.get_referral(session, actor, referral_id))
 
 
 class MoveIn(BaseModel):
@@ -288,78 +335,78 @@ def submit(referral_id: RowId, body: MoveIn, session: SessionDep, actor: ActorDe
 @router.post("/{referral_id}/accept", response_model=ReferralOut)
 def accept(referral_id: RowId, body: AcceptIn, session: SessionDep, actor: ActorDep):
     """接收: books a reserved place in the same transaction (the one asked for, else the earliest)."""
-    return _out(service.accept_referral(session, actor, referral_id, slot_id=body.slot_id,
+    return _out(ref_workflow.accept_referral(session, actor, referral_id, slot_id=body.slot_id,
                                         to_practitioner_id=body.to_practitioner_id,
                                         expected_version=body.expected_version))
 
 
 @router.post("/{referral_id}/schedule", response_model=ReferralOut)
 def schedule(referral_id: RowId, body: ScheduleIn, session: SessionDep, actor: ActorDep):
-    return _out(service.schedule_referral(session, actor, referral_id, slot_id=body.slot_id,
+    return _out(ref_workflow.schedule_referral(session, actor, referral_id, slot_id=body.slot_id,
                                           expected_version=body.expected_version))
 
 
 @router.post("/{referral_id}/reject", response_model=ReferralOut)
 def reject(referral_id: RowId, body: ReasonIn, session: SessionDep, actor: ActorDep):
-    return _out(service.reject_referral(session, actor, referral_id, reason=body.reason,
+    return _out(ref_workflow.reject_referral(session, actor, referral_id, reason=body.reason,
                                         expected_version=body.expected_version))
 
 
 @router.post("/{referral_id}/cancel", response_model=ReferralOut)
 def cancel(referral_id: RowId, body: ReasonIn, session: SessionDep, actor: ActorDep):
-    return _out(service.cancel_referral(session, actor, referral_id, reason=body.reason,
+    return _out(ref_workflow.cancel_referral(session, actor, referral_id, reason=body.reason,
                                         expected_version=body.expected_version))
 
 
 @router.post("/{referral_id}/arrive", response_model=ReferralOut)
 def arrive(referral_id: RowId, body: MoveIn, session: SessionDep, actor: ActorDep):
     """到诊: on the appointment's day it also checks the appointment in."""
-    return _out(service.mark_arrived(session, actor, referral_id, expected_version=body.expected_version))
+    return _out(ref_workflow.mark_arrived(session, actor, referral_id, expected_version=body.expected_version))
 
 
 @router.post("/{referral_id}/start-care", response_model=ReferralOut)
 def start_care(referral_id: RowId, body: MoveIn, session: SessionDep, actor: ActorDep):
-    return _out(service.start_care(session, actor, referral_id, expected_version=body.expected_version))
+    return _out(ref_workflow.start_care(session, actor, referral_id, expected_version=body.expected_version))
 
 
 @router.post("/{referral_id}/complete", response_model=ReferralOut)
 def complete(referral_id: RowId, body: MoveIn, session: SessionDep, actor: ActorDep):
-    return _out(service.complete_referral(session, actor, referral_id, expected_version=body.expected_version))
+    return _out(ref_workflow.complete_referral(session, actor, referral_id, expected_version=body.expected_version))
 
 
 @router.post("/{referral_id}/no-show", response_model=ReferralOut)
 def no_show(referral_id: RowId, body: MoveIn, session: SessionDep, actor: ActorDep):
     """The patient did not come: the place is released if the session is still ahead."""
-    return _out(service.mark_no_show(session, actor, referral_id, expected_version=body.expected_version))
+    return _out(ref_workflow.mark_no_show(session, actor, referral_id, expected_version=body.expected_version))
 
 
 @router.post("/{referral_id}/receive", response_model=ReferralOut)
 def receive(referral_id: RowId, body: MoveIn, session: SessionDep, actor: ActorDep):
     """Primary care received the referred-back patient."""
-    return _out(service.receive_back(session, actor, referral_id, expected_version=body.expected_version))
+    return _out(ref_workflow.receive_back(session, actor, referral_id, expected_version=body.expected_version))
 
 
 @router.post("/{referral_id}/back-referral", response_model=ReferralOut)
 def back_referral(referral_id: RowId, body: BackIn, session: SessionDep, actor: ActorDep):
     """回转单: refer the patient back with the plan; primary care gets a follow-up task."""
-    data = service.BackReferralIn(**body.model_dump(exclude={"expected_version", "clinical"}),
+    data = ref_workflow.BackReferralIn(**body.model_dump(exclude={"expected_version", "clinical"}),
                                   clinical=body.clinical.model_dump(exclude_defaults=True))
-    return _out(service.back_refer(session, actor, referral_id, data, expected_version=body.expected_version))
+    return _out(ref_workflow.back_refer(session, actor, referral_id, data, expected_version=body.expected_version))
 
 
 @router.post("/{referral_id}/follow-up", response_model=ReferralOut)
 def follow_up(referral_id: RowId, body: FollowUpIn, session: SessionDep, actor: ActorDep):
-    return _out(service.record_followup(session, actor, referral_id, outcome=body.outcome,
+    return _out(ref_workflow.record_followup(session, actor, referral_id, outcome=body.outcome,
                                         expected_version=body.expected_version))
 
 
 @router.post("/{referral_id}/close", response_model=ReferralOut)
 def close(referral_id: RowId, body: CloseIn, session: SessionDep, actor: ActorDep):
-    return _out(service.close_referral(session, actor, referral_id, note=body.note,
+    return _out(ref_workflow.close_referral(session, actor, referral_id, note=body.note,
                                        expected_version=body.expected_version))
 
 
 @router.post("/{referral_id}/redirect", response_model=ReferralOut, status_code=status.HTTP_201_CREATED)
 def redirect(referral_id: RowId, body: RedirectIn, session: SessionDep, actor: ActorDep):
     """The referral centre sends an expired or escalated referral to another receiver."""
-    return _out(service.redirect_referral(session, actor, referral_id, **body.model_dump()))
+    return _out(ref_workflow.redirect_referral(session, actor, referral_id, **body.model_dump()))

@@ -3,6 +3,7 @@ show them, with the names of the places and people they concern."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -223,4 +224,69 @@ def session_summaries(session: Session, sessions: list[ClinicSession]) -> list[S
             booked=sum(b for _c, b in pools.values()),
             free_by_pool={p: (c - b if s.status == "open" else 0) for p, (c, b) in pools.items()},
             public_release_at=s.public_release_at, released_back=s.released_back))
+    return out
+
+
+# -- for the referral context: the history its synth turns into referrals, and the use of the
+# -- reserved places (预留号源) its measures report -------------------------------------------------
+
+@dataclass(frozen=True)
+class ReferralBooking:
+    """A reserved place booked with a referral reference (no personal data but the patient id)."""
+
+    id: int
+    slot_id: int
+    org_id: int
+    department_id: int | None
+    practitioner_id: int | None
+    patient_id: int
+    kind: str
+    starts_at: datetime
+    ends_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    status: str
+    cancel_reason: str | None
+    cancelled_at: datetime | None
+    checked_in_at: datetime | None
+
+
+def referral_bookings(conn) -> list[ReferralBooking]:
+    """Every reserved-pool appointment booked with a referral reference, in id order (a
+    Connection or a Session)."""
+    a = Appointment
+    rows = conn.execute(select(a.id, a.slot_id, a.org_id, a.department_id, a.practitioner_id, a.patient_id, a.kind,
+                               a.starts_at, a.ends_at, a.created_at, a.updated_at, a.status, a.cancel_reason,
+                               a.cancelled_at, a.checked_in_at)
+                        .where(a.pool == "reserved", a.referral_ref.is_not(None)).order_by(a.id)).all()
+    return [ReferralBooking(*r) for r in rows]
+
+
+def reserved_use(session: Session, *, org_ids: Collection[int] | None, day_from: date,
+                 day_to: date) -> dict[tuple[int, str], tuple[int, int]]:
+    """{(org_id, "YYYY-MM"): (reserved places, places booked by a referral)} of the sessions
+    held from ``day_from`` to ``day_to`` (local days, inclusive), by the month of the session.
+
+    Places: the reserved pool's capacity of open sessions (a stopped session offered none).
+    Booked by a referral: reserved-pool appointments with a referral reference that hold the
+    place (all but the cancelled; a no-show held it). After the release-back hour the public
+    may book unbooked reserved places: those bookings carry no referral reference and are
+    not counted."""
+    s, sl, a = ClinicSession, Slot, Appointment
+    year, month = func.extract("year", s.day), func.extract("month", s.day)
+    places = (select(s.org_id, year, month, func.sum(sl.capacity)).join(sl, sl.session_id == s.id)
+              .where(sl.pool == "reserved", s.status == "open", s.day >= day_from, s.day <= day_to)
+              .group_by(s.org_id, year, month))
+    a_year, a_month = func.extract("year", a.day), func.extract("month", a.day)
+    booked = (select(a.org_id, a_year, a_month, func.count())
+              .where(a.pool == "reserved", a.referral_ref.is_not(None), a.status != "cancelled",
+                     a.day >= day_from, a.day <= day_to).group_by(a.org_id, a_year, a_month))
+    if org_ids is not None:
+        places, booked = places.where(s.org_id.in_(list(org_ids))), booked.where(a.org_id.in_(list(org_ids)))
+    out: dict[tuple[int, str], tuple[int, int]] = {}
+    for org, y, m, n in session.execute(places):
+        out[(org, f"{int(y):04d}-{int(m):02d}")] = (int(n or 0), 0)
+    for org, y, m, n in session.execute(booked):
+        key = (org, f"{int(y):04d}-{int(m):02d}")
+        out[key] = (out.get(key, (0, 0))[0], int(n))
     return out

@@ -35,7 +35,7 @@ from itertools import accumulate
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import Connection, bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from ..config import SchedulingSettings
@@ -665,3 +665,18 @@ def register_demo_resident(session: Session, *, seed: int, username: str = "demo
         name=person_name(rng, sex), sex=sex, birth_date=date(int(number[6:10]), int(number[10:12]), int(number[12:14])),
         resident_id=number, division_id=village))
     return reg.patient.id
+
+
+# -- the referral synth's links ------------------------------------------------------------------------
+
+def link_referrals(conn: Connection, codes: dict[int, str]) -> int:
+    """Point the ``referral_ref`` of historical referral bookings (appointment id -> the
+    referral's code, 转诊单号) at the referrals the referral synth made of them. The
+    appointment's ``updated_at`` stays as it was: the link is not a change of the booking."""
+    table = Appointment.__table__
+    stmt = (table.update().where(table.c.id == bindparam("appointment_id"))
+            .values(referral_ref=bindparam("code"), updated_at=table.c.updated_at))
+    rows = [{"appointment_id": k, "code": v} for k, v in sorted(codes.items())]
+    for start in range(0, len(rows), BATCH):
+        conn.execute(stmt, rows[start:start + BATCH])
+    return len(rows)

@@ -59,5 +59,10 @@ def generate_region(
     with engine.begin() as conn:
         report.counts.update(scheduling_synth.generate(conn, size=size, seed=seed, info=info, progress=progress,
                                                        demo_patient_id=demo_patient))
+    from ..referrals import synth as referrals_synth
+
+    with engine.begin() as conn:
+        report.counts.update(referrals_synth.generate(conn, size=size, seed=seed, info=info, progress=progress,
+                                                      link_places=scheduling_synth.link_referrals))
     report.seconds = time.perf_counter() - started
     return report

@@ -1,6 +1,6 @@
 """FHIR R4 ServiceRequest and Task of the referrals context (双向转诊): read and search, no
 writes (referrals are sent and answered through the API and the web pages). Bound to
-``service.get_referral`` / ``service.search_referrals``, which check access, mask the
+``desk.get_referral`` / ``desk.search_referrals``, which check access, mask the
 patient's name and audit; this package only maps: ``mapping`` (views → FHIR), ``search``
 (parameters → ``ReferralQuery``) and ``provider``. Mapping decisions, made once here:
 

@@ -1,5 +1,5 @@
 """``ServiceRequestProvider`` and ``TaskProvider``: two views of one referral, read and
-searched through ``service.get_referral`` / ``service.search_referrals``, which check
+searched through ``ref_desk.get_referral`` / ``ref_desk.search_referrals``, which check
 access, mask and audit. Each interaction is parse → one service call → map."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from ...errors import NotFound
 from ...fhir import ID_PARAM, ParamType, ResourceProvider, SearchParamDef, SearchRequest, SearchResult
 from ...registry import queries as registry_queries
 from ...scheduling import service as scheduling
+from .. import desk as ref_desk
 from .. import domain as d
-from .. import service
 from ..queries import ReferralView
 from .mapping import (
     REFERRAL_SYSTEM,
@@ -78,7 +78,7 @@ class ReferralProvider(ResourceProvider):
         if rid is None:
             return None
         try:
-            view = service.get_referral(session, who(actor), rid)
+            view = ref_desk.get_referral(session, who(actor), rid)
         except NotFound:
             return None
         return self.to_fhir([view], session)[0]
@@ -88,12 +88,12 @@ class ReferralProvider(ResourceProvider):
         ids = referral_ids(request)
         if ids is not None:
             return by_ids(request, ids, lambda i: self.read(session, str(i), actor))
-        query = service.ReferralQuery()
+        query = ref_desk.ReferralQuery()
         apply_references(request, query, self.performer_param)
         apply_statuses(request, query, self.resource_type)
         apply_priority(request, query)
         apply_dates(request, query, self.date_param, _tz(session))
-        rows, total, more = page(request, lambda off, lim: service.search_referrals(
+        rows, total, more = page(request, lambda off, lim: ref_desk.search_referrals(
             session, actor, query, offset=off, limit=lim))
         return SearchResult(total, self.to_fhir(rows, session), more)
 

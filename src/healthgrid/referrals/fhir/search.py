@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from ...errors import Unauthorized
 from ...fhir import ANY, DateValue, NoMatch, Reference, SearchRequest, SearchResult, Token, any_of, bad_value
 from .. import domain as d
-from ..service import ReferralQuery
+from ..desk import ReferralQuery
 from .mapping import PRIORITY, REFERRAL_SYSTEM, REQUEST_STATUS, STATUS_SYSTEM, TASK_STATUS
 
 T = TypeVar("T")
