@@ -9,25 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from ...errors import HealthGridError, NotFound
+from ...errors import NotFound
 from ...patients.domain import SEX_LABELS
 from ...registry import queries as registry_queries
 from ...security.domain import Actor, Perm, ScopeKind
 from ...web import page_language, pick
 from ...web import render as render_page
 from ...web.i18n import MESSAGES as CATALOGUE
+from ...web.notices import Notices
 from .. import criteria
 from .. import domain as d
 from ..web_messages import ATTACHMENT_LABELS, INSURANCE_LABELS
 
-FLASH_COOKIE = "hg_ref_flash"
-FLASH_PATH = "/referrals"
+NOTICES = Notices("hg_ref_flash", paths=("/referrals",), prefixes=("ref.flash.",), cookie_path="/referrals")
+redirect, fail = NOTICES.redirect, NOTICES.fail
 assets = APIRouter(include_in_schema=False)
 
 
@@ -65,83 +65,15 @@ class Labels:
         return f.get("en" if self.lang == "en" else "zh") or f.get("rule", "")
 
 
-@dataclass(frozen=True)
-class Flash:
-    kind: str  # ok | error
-    text: str
-    code: str | None = None
-
-
-@dataclass(frozen=True)
-class ErrorView:
-    code: str
-    text: str  # the catalogue's explanation in the page's language, else the coded message
-    message: str  # the coded message itself: which field, what was expected
-    field: str | None
-    status: int
-    findings: list[dict[str, Any]]  # REF-006: the criteria that block
-
-
-def error_text(lang: str, exc: HealthGridError) -> str:
-    key = f"error.{exc.code}"
-    return CATALOGUE.get(key, lang) if key in CATALOGUE else exc.message
-
-
-def error_view(request: Request, exc: HealthGridError) -> ErrorView:
-    detail = exc.detail if isinstance(exc.detail, dict) else {}
-    return ErrorView(exc.code, error_text(page_language(request), exc), exc.message, detail.get("field"),
-                     exc.status, list(detail.get("findings") or []))
-
-
-def _secure(request: Request) -> bool:
-    setting = request.app.state.settings.security.cookie_secure
-    return setting == "always" or (setting == "auto" and request.url.scheme == "https")
-
-
-def redirect(request: Request, url: str, **flash: object) -> RedirectResponse:
-    """Post/redirect/get with a one-time notice for the next page."""
-    response = RedirectResponse(url, status_code=303)
-    if flash:
-        response.set_cookie(FLASH_COOKIE, urlencode({k: str(v) for k, v in flash.items()}), max_age=120,
-                            httponly=True, samesite="lax", secure=_secure(request), path=FLASH_PATH)
-    return response
-
-
-def fail(request: Request, url: str, exc: HealthGridError) -> RedirectResponse:
-    """A refused write: back to the page with the coded error as its notice (nothing was
-    written: the service rolled back)."""
-    return redirect(request, url, k="error", code=exc.code, text=exc.message[:300])
-
-
-def _take_flash(request: Request, labels: Labels) -> Flash | None:
-    raw = request.cookies.get(FLASH_COOKIE)
-    if not raw or not request.url.path.startswith(FLASH_PATH):
-        return None
-    data = dict(parse_qsl(raw))
-    if data.pop("k", "") == "error":
-        code = data.get("code", "")
-        known = f"error.{code}"
-        text = labels.msg(known) if known in CATALOGUE else ""
-        detail = data.get("text", "")
-        return Flash("error", f"{text} {detail}".strip() if text else detail or code, code)
-    key = data.pop("m", "")
-    if not key.startswith("ref.flash.") or key not in CATALOGUE:
-        return None
-    try:
-        return Flash("ok", labels.msg(key, **data))
-    except (KeyError, IndexError):
-        return None
-
-
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     labels = Labels(page_language(request))
     state = getattr(request.state, "web_session", None)
-    flash = _take_flash(request, labels)
+    flash = NOTICES.take(request, labels.msg)
     response = render_page(request, template, {"rl": labels, "flash": flash,
                                                "csrf": state.csrf_token if state else "", **context},
                            status_code=status_code)
     if flash is not None:
-        response.delete_cookie(FLASH_COOKIE, path=FLASH_PATH)
+        NOTICES.clear(response)
     return response
 
 

@@ -16,9 +16,10 @@ from ...errors import HealthGridError
 from ...http import SessionDep
 from ...security.domain import Perm
 from ...security.http import ActorDep, require
+from ...web.notices import error_view
 from .. import desk as ref_desk
 from .. import domain as d
-from .common import desk_choice, error_view, parse_id, render
+from .common import desk_choice, parse_id, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require(Perm.REFERRAL_WRITE))])
 Param = Annotated[str, Query(max_length=20)]

@@ -26,12 +26,13 @@ from ...scheduling import service as scheduling
 from ...security.domain import Actor, Perm
 from ...security.http import ActorDep, require
 from ...web import page_language
+from ...web.notices import error_view
 from .. import desk as ref_desk
 from .. import domain as d
 from .. import service
 from .. import workflow as ref_workflow
 from ..queries import ReferralView
-from .common import desk_orgs, error_view, fail, parse_id, parse_version, redirect, render
+from .common import desk_orgs, fail, parse_id, parse_version, redirect, render
 from .form import doctors_of, places_of, receiving_orgs
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require(Perm.REFERRAL_WRITE))])

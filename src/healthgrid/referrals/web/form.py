@@ -24,11 +24,12 @@ from ...registry.domain import ORG_LEVEL_LABELS
 from ...security.domain import Actor, Perm
 from ...security.http import ActorDep, require
 from ...web import page_language
+from ...web.notices import error_view
 from .. import criteria, service
 from .. import desk as ref_desk
 from .. import domain as d
 from ..web_messages import INSURANCE_LABELS
-from .common import desk_choice, error_view, parse_id, redirect, render
+from .common import desk_choice, parse_id, redirect, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require(Perm.REFERRAL_WRITE))])
 Param = Annotated[str, Query(max_length=60)]

@@ -22,10 +22,11 @@ from ...registry import queries as registry_queries
 from ...security.domain import Actor
 from ...security.http import ActorDep
 from ...web.i18n import MESSAGES as CATALOGUE
+from ...web.notices import error_view
 from .. import domain as d
 from .. import service
 from ..web_messages import CANCEL_REASONS
-from .common import booked_notice, error_view, fail, is_staff, redirect, render, stop_reason, today
+from .common import booked_notice, fail, is_staff, redirect, render, stop_reason, today
 
 router = APIRouter(include_in_schema=False)
 RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]

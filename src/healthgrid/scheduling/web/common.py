@@ -7,10 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 
 from ...errors import HealthGridError
 from ...patients.domain import KIN_RELATIONSHIPS
@@ -18,12 +17,14 @@ from ...security.domain import Actor, Perm
 from ...web import page_language, pick
 from ...web import render as render_page
 from ...web.i18n import MESSAGES as CATALOGUE
+from ...web.notices import Notices
 from .. import domain as d
 from ..web_messages import WEEKDAYS
 
-FLASH_COOKIE = "hg_sched_flash"
 # Pages whose notices this cookie may carry (the cookie is sent to every path).
 FLASH_PATHS = ("/booking", "/appointments", "/account/family", "/scheduling/", "/inbox")
+NOTICES = Notices("hg_sched_flash", paths=FLASH_PATHS, prefixes=("sched.flash.", "notif.flash."))
+redirect, fail = NOTICES.redirect, NOTICES.fail
 
 
 @dataclass(frozen=True)
@@ -72,70 +73,15 @@ class Labels:
 stop_reason = d.stop_reason  # the rule lives in the domain (service and pages agree)
 
 
-@dataclass(frozen=True)
-class Flash:
-    kind: str  # ok | error
-    text: str
-    code: str | None = None
-    href: str | None = None
-
-
-def error_text(lang: str, exc: HealthGridError) -> str:
-    key = f"error.{exc.code}"
-    return CATALOGUE.get(key, lang) if key in CATALOGUE else exc.message
-
-
-def _secure(request: Request) -> bool:
-    setting = request.app.state.settings.security.cookie_secure
-    return setting == "always" or (setting == "auto" and request.url.scheme == "https")
-
-
-def redirect(request: Request, url: str, **flash: object) -> RedirectResponse:
-    """Post/redirect/get with a one-time notice for the next page."""
-    response = RedirectResponse(url, status_code=303)
-    if flash:
-        response.set_cookie(FLASH_COOKIE, urlencode({k: str(v) for k, v in flash.items()}), max_age=120,
-                            httponly=True, samesite="lax", secure=_secure(request), path="/")
-    return response
-
-
-def fail(request: Request, url: str, exc: HealthGridError) -> RedirectResponse:
-    """A refused write: back to the page with the coded error as its notice (nothing was
-    written: the service rolled back)."""
-    return redirect(request, url, k="error", code=exc.code, text=exc.message[:300])
-
-
-def _take_flash(request: Request, labels: Labels) -> Flash | None:
-    raw = request.cookies.get(FLASH_COOKIE)
-    if not raw or not request.url.path.startswith(FLASH_PATHS):
-        return None
-    data = dict(parse_qsl(raw))
-    if data.pop("k", "") == "error":
-        code = data.get("code", "")
-        known = f"error.{code}"
-        text = labels.msg(known) if known in CATALOGUE else ""
-        detail = data.get("text", "")
-        return Flash("error", f"{text} {detail}".strip() if text else detail or code, code)
-    key = data.pop("m", "")
-    if not key.startswith(("sched.flash.", "notif.flash.")) or key not in CATALOGUE:
-        return None
-    href = data.pop("href", None)
-    href = href if href and href.startswith(FLASH_PATHS) else None
-    try:
-        return Flash("ok", labels.msg(key, **data), None, href)
-    except (KeyError, IndexError):
-        return None
-
-
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     labels = Labels(page_language(request))
     state = getattr(request.state, "web_session", None)
-    flash = _take_flash(request, labels)
+    flash = NOTICES.take(request, labels.msg)
     response = render_page(request, template, {"sl": labels, "flash": flash,
                                                "csrf": state.csrf_token if state else "", **context},
                            status_code=status_code)
     if flash is not None:
-        response.delete_cookie(FLASH_COOKIE, path="/")
+        NOTICES.clear(response)
     return response
 
 
@@ -173,20 +119,6 @@ def local_day(request: Request, at: datetime) -> date:
 
 def today(request: Request) -> date:
     return local_day(request, datetime.now(request.app.state.web.zone))
-
-
-@dataclass(frozen=True)
-class ErrorView:
-    code: str
-    text: str  # the catalogue's explanation in the page's language, else the coded message
-    message: str  # the coded message itself: which field, what was expected
-    field: str | None
-    status: int
-
-
-def error_view(request: Request, exc: HealthGridError) -> ErrorView:
-    field = exc.detail.get("field") if isinstance(exc.detail, dict) else None
-    return ErrorView(exc.code, error_text(page_language(request), exc), exc.message, field, exc.status)
 
 
 def find_patients(session: Any, actor: Actor, name: str, rid: str) -> tuple[list[Any] | None, Any]:

@@ -24,9 +24,10 @@ from ...security.domain import Actor, Perm
 from ...security.http import ActorDep, require
 from ...web import page_language
 from ...web.i18n import MESSAGES as CATALOGUE
+from ...web.notices import error_view
 from .. import domain as d
 from .. import exam_booking, exams, schedules, service
-from .common import error_view, fail, find_patients, home_org, parse_day, parse_id, redirect, render, today
+from .common import fail, find_patients, home_org, parse_day, parse_id, redirect, render, today
 
 router = APIRouter(prefix="/scheduling", include_in_schema=False)
 RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
