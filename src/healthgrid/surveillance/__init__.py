@@ -6,7 +6,9 @@ feeds of the multi-point triggered system (syndromic, pharmacy, school, laborato
 detectors that turn count series into signals, the signal lifecycle and its warning products,
 the CDC dashboard, and the FHIR view of case reports.
 
-So far only the detectors exist: pure, vectorised functions over ``counts[series, day]``
-arrays in :mod:`healthgrid.surveillance.detectors`. There are no models, services, API,
-pages or jobs yet.
+So far the pure parts exist: the detectors (vectorised functions over ``counts[series, time]``
+arrays in :mod:`healthgrid.surveillance.detectors`), the disease catalogue
+(:mod:`.catalogue`, ``catalogue.json``: classes valid from/to, subtypes, reporting limits)
+and the report card's field and cross-field rules (:mod:`.cards`, :mod:`.card_fields`).
+There are no models, services, API, pages or jobs yet.
 """
