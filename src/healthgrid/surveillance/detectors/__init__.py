@@ -10,11 +10,13 @@ statistic and threshold are NaN and the alarm is False. No I/O, no database; Num
   ``surveillance::earsC`` upper-bound form
 - :mod:`.cusum` — Page's one-sided CUSUM on standardised counts or proportions
 - :mod:`.cidars` — CIDARS moving percentile method (移动百分位数法)
+- :mod:`.farrington` — Farrington (1996) and improved Farrington (Noufaily et al. 2013), weekly,
+  batched quasi-Poisson GLMs (:mod:`.glm`, :mod:`.special`), matched against R ``surveillance``
 
-Not here yet: Farrington / Noufaily, the space-time scan, comparisons with R.
+Not here yet: the space-time scan.
 """
 
-from . import cidars, cusum, ears, threshold
+from . import cidars, cusum, ears, farrington, threshold
 from .threshold import Detection
 
-__all__ = ["Detection", "cidars", "cusum", "ears", "threshold"]
+__all__ = ["Detection", "cidars", "cusum", "ears", "farrington", "threshold"]

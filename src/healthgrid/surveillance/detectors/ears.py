@@ -26,8 +26,11 @@ Two forms of each, and they are different rules:
 
 Zero variance (s = 0, e.g. a run of zero counts): R's ``minSigma`` defaults to 0, and so does
 ours. With s = 0 the classic statistic is +inf above the mean, -inf below it and 0 at the
-mean (R gives NaN there, and hence no alarm, which is the same outcome); the upper bound
-equals the mean. So with s = 0 any count above the baseline mean alarms in both forms. Pass
+mean (R gives NaN there, and hence no alarm, which is the same outcome for C1 and C2); the
+upper bound equals the mean. For the R form of C3 the difference matters: a lagged C2 of
+0/0 is NaN in R and leaves that day's bound NA, so ``c3_upperbound`` does the same (found
+by the R comparison on ``salmNewport``: 8 of 3,791 such days alarmed before). So with s = 0
+any count above the baseline mean alarms in both forms. Pass
 ``min_sigma`` (e.g. 0.5 or 1) to damp alarms after quiet runs.
 
 Missing data: a baseline containing NaN gives a NaN statistic and no alarm, as R's ``mean``
@@ -136,7 +139,10 @@ def c3_upperbound(counts: object, *, baseline: int = 7, alpha: float = 0.025, mi
     _check(min_sigma)
     x = as_counts(counts)
     mean, sd = baseline_stats(x, baseline, C2_LAG)
-    excess = _excess(z_score(x, mean, sd, min_sigma))
+    # R's C2 of a day at its baseline mean with a zero spread is 0/0 = NaN, and a NaN lagged
+    # C2 leaves the bound NA (no alarm); the classic statistic takes it as 0 (no excess).
+    zero_over_zero = (np.maximum(sd, min_sigma) == 0) & (x == mean)
+    excess = np.where(zero_over_zero, np.nan, _excess(z_score(x, mean, sd, min_sigma)))
     bound = np.full(x.shape, np.nan)
     with np.errstate(invalid="ignore"):  # 0 * inf when s = 0 after an infinite C2: NaN, as in R
         bound[:, 2:] = x[:, 2:] + np.maximum(sd[:, 2:], min_sigma) * (
