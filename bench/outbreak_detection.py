@@ -6,7 +6,8 @@ influenza-like winter season or an HFMD-like spring/summer season, fewer reports
 and outbreaks of known start, place (series) and size injected after a year of history.
 Daily detectors are evaluated over the last 365 days; weekly ones (Farrington, Noufaily)
 over the weeks of the same period. A detector that needs more history than the series has
-(the CIDARS moving percentile wants 3 past years by design) needs ``--years 4``, Farrington with b = 5 past years ``--years 6`` (the default).
+(the CIDARS moving percentile wants 3 past years by design) needs ``--years 4``, Farrington
+with b = 5 past years ``--years 6`` (the default).
 
 This measures detection quality, not speed: every detector sees the same data, so each line
 is read against the others. The speed of the detectors against R's ``surveillance`` package
