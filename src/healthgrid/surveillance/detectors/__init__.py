@@ -12,11 +12,11 @@ statistic and threshold are NaN and the alarm is False. No I/O, no database; Num
 - :mod:`.cidars` — CIDARS moving percentile method (移动百分位数法)
 - :mod:`.farrington` — Farrington (1996) and improved Farrington (Noufaily et al. 2013), weekly,
   batched quasi-Poisson GLMs (:mod:`.glm`, :mod:`.special`), matched against R ``surveillance``
-
-Not here yet: the space-time scan.
+- :mod:`.scan` — prospective space-time permutation scan over counties (Kulldorff et al. 2005);
+  it finds clusters (counties x days) rather than a :class:`Detection` per series
 """
 
-from . import cidars, cusum, ears, farrington, threshold
+from . import cidars, cusum, ears, farrington, scan, threshold
 from .threshold import Detection
 
-__all__ = ["Detection", "cidars", "cusum", "ears", "farrington", "threshold"]
+__all__ = ["Detection", "cidars", "cusum", "ears", "farrington", "scan", "threshold"]
