@@ -63,7 +63,8 @@ def _candidates(session: Session, *, org_id: int, codes: list[str], channel: str
                 .where(Schedule.org_id == org_id, Schedule.kind == "exam", Schedule.exam_kind == kind,
                        ClinicSession.status == "open", ClinicSession.day >= day_from,
                        ClinicSession.day < day_from + timedelta(days=exams.MAX_DAYS),
-                       ClinicSession.public_release_at <= now, Slot.starts_at > now, Slot.booked < Slot.capacity,
+                       ClinicSession.public_release_at <= now, ClinicSession.starts_at > now,  # not once begun
+                       Slot.booked < Slot.capacity,
                        (Slot.pool == channel) | ((Slot.pool == "reserved") & ClinicSession.released_back))
                 .order_by(Slot.starts_at).limit(400))
         out[code] = [exams.Candidate(sl.id, cs.day, cs.part, sl.starts_at, sl.ends_at, kind, org_id)

@@ -534,7 +534,7 @@ def rebooking_slots(session: Session, appointment_id: int, *, now: datetime | No
         _rebookable(appt, local_day(session, now))
     except Conflict:
         return []
-    stmt = queries.slot_select().where(ClinicSession.status == "open", Slot.starts_at > now,
+    stmt = queries.slot_select().where(ClinicSession.status == "open", ClinicSession.starts_at > now,
                                        Slot.booked < Slot.capacity, Slot.pool == appt.channel,
                                        ClinicSession.public_release_at <= now)
     if appt.department_id is not None:
@@ -813,7 +813,9 @@ def find_slots(session: Session, actor: Actor, q: SlotQuery, *, now: datetime | 
     with transaction(session):
         access.check(session, actor, Perm.REGISTRY_READ, AuditAction.SEARCH, resource_type="Slot",
                      audit_success=False)
-        stmt = queries.slot_select().where(ClinicSession.status == "open", Slot.starts_at > now)
+        # Nothing is booked once its session has started (domain.check_pool_open): a later
+        # time of a morning in progress is not offered either.
+        stmt = queries.slot_select().where(ClinicSession.status == "open", ClinicSession.starts_at > now)
         if q.kind or q.exam_kind:
             stmt = stmt.join(Schedule, Schedule.id == ClinicSession.schedule_id)
             if q.kind:
