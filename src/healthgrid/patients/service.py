@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from .. import outbox
 from ..db import in_transaction, transaction, utcnow
-from ..errors import Conflict, Invalid, NotFound, PreconditionFailed
+from ..errors import Conflict, HealthGridError, Invalid, NotFound, PreconditionFailed
 from ..registry import queries as registry_queries
 from ..security import access, audit, pii
 from ..security.domain import Actor, AuditAction, Perm, ScopeKind
@@ -397,6 +397,21 @@ def search_patients(session: Session, actor: Actor, query: PatientQuery, *, offs
         items = queries.summaries(session, rows[:limit], unmasked=actor.can(Perm.PII_UNMASKED))
         total = offset + len(rows) if len(rows) <= limit else offset + limit + 1
         return PatientPage(total, items)
+
+
+def pick_patients(session: Session, actor: Actor, *, name: str = "", resident_id: str = "",
+                  limit: int = 20) -> tuple[list | None, HealthGridError | None]:
+    """Staff pick a patient by name or resident ID on a form (booking, the exam centre, a
+    referral): (summaries, None), ([], the refusal), or (None, None) before anything is typed."""
+    name, resident_id = name.strip(), resident_id.strip()
+    if not (name or resident_id):
+        return None, None
+    query = PatientQuery(name=name or None, identifier_kind="resident_id" if resident_id else None,
+                         identifier=resident_id or None)
+    try:
+        return search_patients(session, actor, query, limit=limit).items, None
+    except HealthGridError as exc:
+        return [], exc
 
 
 def _search_statement(session: Session, q: PatientQuery):

@@ -162,17 +162,6 @@ def _patient(session: Session, actor: Actor, patient_id: int | None) -> tuple[An
         return None, exc
 
 
-def _find(session: Session, actor: Actor, name: str, rid: str) -> tuple[list[Any] | None, Any]:
-    if not (name.strip() or rid.strip()):
-        return None, None
-    query = patients.PatientQuery(name=name.strip() or None, identifier_kind="resident_id" if rid.strip() else None,
-                                  identifier=rid.strip() or None)
-    try:
-        return patients.search_patients(session, actor, query, limit=20).items, None
-    except HealthGridError as exc:
-        return [], exc
-
-
 def _findings(items: list[Any]) -> list[dict[str, Any]]:
     rows = [f.as_dict() if isinstance(f, criteria.Finding) else dict(f) for f in items]
     return sorted(rows, key=lambda f: SEVERITY_ORDER.get(f.get("severity", ""), 3))
@@ -218,7 +207,7 @@ def new(request: Request, session: SessionDep, actor: ActorDep, org: Param = "",
                         patient_id=str(parse_id(patient) or ""))
     if parse_id(patient) is not None:
         return _page(request, session, actor, form, from_org=from_org, desks=desks)
-    found, search_error = _find(session, actor, name, rid)
+    found, search_error = patients.pick_patients(session, actor, name=name, resident_id=rid)
     return render(request, "referrals/new.html", form=form, from_org=from_org, desks=desks, patient=None,
                   found=found, search_error=error_view(request, search_error) if search_error else None,
                   name=name, rid=rid, error=None)

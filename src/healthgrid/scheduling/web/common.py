@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from ...errors import HealthGridError
+from ...patients import service as patients
 from ...patients.domain import KIN_RELATIONSHIPS
 from ...security.domain import Actor, Perm
 from ...web import page_language, pick
@@ -122,15 +122,5 @@ def today(request: Request) -> date:
 
 
 def find_patients(session: Any, actor: Actor, name: str, rid: str) -> tuple[list[Any] | None, Any]:
-    """Staff pick a patient by name or resident ID (the patient index's audited search):
-    (summaries, None), ([], the refusal), or (None, None) before anything is typed."""
-    from ...patients import service as patients
-
-    if not (name.strip() or rid.strip()):
-        return None, None
-    query = patients.PatientQuery(name=name.strip() or None, identifier_kind="resident_id" if rid.strip() else None,
-                                  identifier=rid.strip() or None)
-    try:
-        return patients.search_patients(session, actor, query, limit=20).items, None
-    except HealthGridError as exc:
-        return [], exc
+    """Staff pick a patient by name or resident ID (patients.pick_patients)."""
+    return patients.pick_patients(session, actor, name=name, resident_id=rid)
