@@ -29,6 +29,9 @@ from .referrals import web as referrals_web
 from .registry import api as registry_api
 from .registry import fhir as registry_fhir
 from .registry import web as registry_web
+from .results import api as results_api
+from .results import fhir as results_fhir
+from .results import web as results_web
 from .scheduling import api as scheduling_api
 from .scheduling import fhir as scheduling_fhir
 from .scheduling import web as scheduling_web
@@ -37,6 +40,9 @@ from .security import api as security_api
 from .security import web as security_web
 from .security.domain import Perm
 from .security.http import SecurityHeaders, require
+from .surveillance import api as surveillance_api
+from .surveillance import fhir as surveillance_fhir
+from .surveillance import web as surveillance_web
 from .web import error_page_response, install_web
 
 
@@ -71,6 +77,8 @@ def create_app(settings: Settings) -> FastAPI:
     patients_fhir.register(fhir)
     scheduling_fhir.register(fhir)
     referrals_fhir.register(fhir)
+    surveillance_fhir.register(fhir)
+    results_fhir.register(fhir)
     app.state.fhir = fhir
 
     install_error_handlers(app, [("/fhir", _with_challenge(operation_outcome_response)),
@@ -82,11 +90,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(patients_api.router, prefix="/api/patients", tags=["patients"])
     app.include_router(scheduling_api.router, prefix="/api/scheduling", tags=["scheduling"])
     app.include_router(referrals_api.router, prefix="/api/referrals", tags=["referrals"])
+    app.include_router(surveillance_api.router, prefix="/api/surveillance", tags=["surveillance"])
+    app.include_router(results_api.router, prefix="/api/results", tags=["results"])
     app.include_router(build_fhir_router(fhir, actor=require(Perm.REGISTRY_READ)), prefix="/fhir")
     install_web(app, settings.web, routers=[security_web.router, registry_web.router, patients_web.router,
-                                            scheduling_web.router, notifications_web.router, referrals_web.router],
+                                            scheduling_web.router, notifications_web.router, referrals_web.router,
+                                            surveillance_web.router, results_web.router],
                 template_dirs=[security_web.TEMPLATES, registry_web.TEMPLATES, patients_web.TEMPLATES,
-                               scheduling_web.TEMPLATES, notifications_web.TEMPLATES, referrals_web.TEMPLATES],
+                               scheduling_web.TEMPLATES, notifications_web.TEMPLATES, referrals_web.TEMPLATES,
+                               surveillance_web.TEMPLATES, results_web.TEMPLATES],
                 page_dependencies=[Depends(security_web.page_actor)])
     # Fewer requests in flight than worker threads and pooled connections: see AdmissionLimit.
     app.add_middleware(AdmissionLimit, limit=admission_limit(engine))

@@ -32,6 +32,18 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 patients_app = typer.Typer(help="The master patient index (患者主索引).", no_args_is_help=True)
 app.add_typer(patients_app, name="patients")
+surveillance_app = typer.Typer(help="Infectious-disease surveillance (传染病监测预警): feeds and detection.",
+                               no_args_is_help=True)
+app.add_typer(surveillance_app, name="surveillance")
+
+
+def _results_app() -> typer.Typer:
+    from .results import cli as results_cli
+
+    return results_cli.app
+
+
+app.add_typer(_results_app(), name="results")
 console = Console()
 
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="overrides HEALTHGRID_DATABASE_URL")]
@@ -350,6 +362,66 @@ def keys_rotate(database_url: DatabaseUrl = None, data_dir: DataDir = None) -> N
         counts = keys.rotate(session, _operator("keys-rotate"))
     for column, n in counts.items():
         console.print(f"{column}: {n:,} values re-encrypted")
+
+
+@surveillance_app.command("import-feed")
+def surveillance_import_feed(
+    feed: Annotated[str, typer.Argument(help="fever | ed | pharmacy | school | lab")],
+    csv_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                             help="CSV with header source,division_code,date,metric,count[,total]"
+                                                  " (UTF-8 or GB18030)")],
+    database_url: DatabaseUrl = None, data_dir: DataDir = None,
+) -> None:
+    """Import a file of daily counts (all rows or none) and print the ingestion report."""
+    from .errors import Invalid
+    from .surveillance import feed_domain, feeds
+
+    _, session = _operator_session(database_url, data_dir)
+    with session:
+        rows = feed_domain.parse_feed_csv(csv_file.read_bytes())
+        try:
+            report = feeds.ingest_feed(session, _operator("surveillance-import-feed"), feed=feed, rows=rows,
+                                       filename=csv_file.name).as_dict()
+        except Invalid as exc:
+            report = (exc.detail or {}).get("report")
+            if report is None:
+                raise
+    console.print(f"{report['feed']} {report['filename']}: {report['status']} — {report['rows']:,} rows,"
+                  f" {report['created']:,} created, {report['updated']:,} updated, {report['ignored']:,} unchanged")
+    for error in report["errors"][:50]:
+        console.print(f"  row {error.get('row')}: {error.get('code')} {error.get('field')}: {error.get('message')}")
+    if report["status"] != "accepted":
+        raise SystemExit(2)
+
+
+@surveillance_app.command("detect")
+def surveillance_detect(
+    day: Annotated[str | None, typer.Option(help="a past day YYYY-MM-DD; default: the days the worker would run now")]
+    = None,
+    database_url: DatabaseUrl = None, data_dir: DataDir = None,
+) -> None:
+    """Run the outbreak detectors for a past day (idempotent; the worker does it every morning)."""
+    from datetime import date as date_cls
+
+    from .db import utcnow
+    from .errors import Invalid
+    from .surveillance import detection
+
+    _, session = _operator_session(database_url, data_dir)
+    with session:
+        if day is None:
+            days = detection.due_days(session, utcnow())
+        else:
+            try:
+                days = [date_cls.fromisoformat(day)]
+            except ValueError:
+                raise Invalid("SURV-481", f"--day: expected YYYY-MM-DD, got {day!r}", {"field": "day"}) from None
+        for d in days:
+            report = detection.run_day(session, d)
+            summary = ", ".join(f"{k} {v}" for k, v in report.items() if isinstance(v, int) and not isinstance(v, bool))
+            console.print(f"{d.isoformat()}: {'already run' if report.get('skipped') else 'detected'} ({summary})")
+        if not days:
+            console.print("nothing to detect now")
 
 
 def main() -> None:

@@ -123,6 +123,58 @@ class ReferralSettings(BaseModel):
         return v
 
 
+class SurveillanceSettings(BaseModel):
+    """Early warning (surveillance/detection.py, signals.py; ../shared/specs/domain-rules.md
+    §5.4-§5.5): which detectors run daily and with what parameters, the signal clocks."""
+
+    detection_enabled: bool = True
+    detection_hour: int = Field(1, ge=0, le=23)  # local hour from which yesterday is detected
+    # CIDARS moving percentile: 5 weeks x 5 years (Zhang et al. 2017); no signal unless at
+    # least mpm_min_years of those years are observed (the county reported then).
+    mpm_years: int = Field(5, ge=1, le=10)
+    mpm_half_width_weeks: int = Field(2, ge=0, le=4)
+    mpm_min_years: int = Field(3, ge=1, le=10)
+    mpm_min_cases: int = Field(1, ge=1, le=1000)
+    # EARS C3 on feed counts (Hutwagner et al. 2003); min_sigma damps alarms after quiet runs
+    ears_cutoff: float = Field(2.0, gt=0, le=20)
+    ears_min_sigma: float = Field(1.0, ge=0, le=100)
+    ears_min_count: int = Field(3, ge=1, le=100_000)
+    # CUSUM on feed proportions (R surveillance::algo.cusum defaults for k and h)
+    cusum_k: float = Field(1.04, ge=0, le=10)
+    cusum_h: float = Field(2.26, gt=0, le=50)
+    cusum_baseline_days: int = Field(28, ge=7, le=365)
+    cusum_warmup_days: int = Field(28, ge=0, le=365)
+    # Space-time permutation scan over counties (Kulldorff et al. 2005)
+    scan_enabled: bool = True
+    scan_study_days: int = Field(56, ge=14, le=365)
+    scan_max_days: int = Field(7, ge=1, le=30)
+    scan_replicates: int = Field(999, ge=9, le=99_999)
+    scan_p_value: float = Field(0.01, gt=0, lt=1)
+    scan_min_cases: int = Field(3, ge=2, le=10_000)
+    # Signals: no new signal for a disease (or feed metric) and county within this many days
+    # of the last closed one (§5.4 [EX]); verification due this many hours after generation.
+    suppression_days: int = Field(7, ge=0, le=90)
+    verification_hours: int = Field(24, ge=1, le=24 * 7)
+    feed_max_rows: int = Field(20_000, ge=1, le=1_000_000)
+
+
+class ResultsSettings(BaseModel):
+    """Shared results (results/): the HL7 v2 MLLP listener (``healthgrid results mllp``) and
+    the limits of every ingestion channel."""
+
+    mllp_host: str = "127.0.0.1"  # the interface to listen on; put a TLS tunnel or VPN in front
+    mllp_port: int = Field(2575, ge=1, le=65535)
+    # The integration account the listener acts as (a facility administrator of the sending
+    # hospital, or a division-scoped account for a regional gateway): its results.submit grants
+    # decide which MSH-4 organisations it takes.
+    mllp_user: str = ""
+    mllp_idle_seconds: int = Field(600, ge=5, le=86_400)  # a silent connection is closed after
+    mllp_workers: int = Field(2, ge=1, le=32)  # messages ingested at once (threads)
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # A Python codec read instead of MSH-18, for senders that declare one charset and send another
+    hl7_charset: str = ""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HEALTHGRID_", env_nested_delimiter="__", extra="ignore"
@@ -141,6 +193,8 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     scheduling: SchedulingSettings = SchedulingSettings()
     referrals: ReferralSettings = ReferralSettings()
+    surveillance: SurveillanceSettings = SurveillanceSettings()
+    results: ResultsSettings = ResultsSettings()
 
     @field_validator("database_url")
     @classmethod

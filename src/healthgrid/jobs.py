@@ -14,9 +14,13 @@ from sqlalchemy.orm import Session
 
 from .outbox import Handler
 from .referrals import jobs as referrals_jobs
+from .results import jobs as results_jobs
 from .scheduling import jobs as scheduling_jobs
+from .surveillance import jobs as surveillance_jobs
 
-HANDLERS: dict[str, list[Handler]] = {**scheduling_jobs.HANDLERS, **referrals_jobs.HANDLERS}
+HANDLERS: dict[str, list[Handler]] = {**scheduling_jobs.HANDLERS, **referrals_jobs.HANDLERS,
+                                     **surveillance_jobs.HANDLERS, **results_jobs.HANDLERS}
 
 # fn(session, now) -> counts of what was done; each is idempotent.
-PERIODIC: list[Callable[[Session, datetime], dict[str, int]]] = [scheduling_jobs.tick, referrals_jobs.tick]
+PERIODIC: list[Callable[[Session, datetime], dict[str, int]]] = [scheduling_jobs.tick, referrals_jobs.tick,
+                                                                  surveillance_jobs.tick]

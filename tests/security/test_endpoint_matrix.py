@@ -4,9 +4,13 @@ table says. A new endpoint without a row here fails the walk."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from fastapi.routing import APIRoute
 from tests.factories import SYS
+from tests.security import results_matrix as res
+from tests.security import surveillance_matrix as surv
 from tests.security.conftest import PASSWORD, actor_of
 
 from healthgrid.security import access, service
@@ -18,10 +22,16 @@ PUBLIC = "public"
 # or a population scope over the patient's facilities.
 RECORD_READ = "record:read"
 RECORD_WRITE = "record:write"
+# A report card (传染病报告卡, card_queries.check_card): surveillance.report in scope of the
+# reporting organisation, or surveillance.review over it (the reviewing CDC; reading, also the
+# CDC of the patient's county). The targets are reported by county A's hospital.
+CARD = "card"
 
-# (method, path template) -> what it needs. Path parameters are filled from the world,
-# always with a target inside county A, where every scoped role's grant reaches.
-TABLE: dict[tuple[str, str], str | Perm] = {
+# (method, path template) -> what it needs; a tuple needs all of its items. Path parameters
+# are filled from the world, always with a target inside county A, where every scoped role's
+# grant reaches.
+Need = str | Perm | tuple[str | Perm, ...]
+TABLE: dict[tuple[str, str], Need] = {
     ("GET", "/fhir/metadata"): PUBLIC,
     ("GET", "/api/docs"): PUBLIC,  # the Swagger UI page; every call it makes needs a token
     ("GET", "/fhir/{resource_type}"): Perm.REGISTRY_READ,
@@ -121,6 +131,62 @@ TABLE: dict[tuple[str, str], str | Perm] = {
     **{("POST", f"/api/referrals/{{referral_id}}/{step}"): Perm.REFERRAL_WRITE
        for step in ("submit", "accept", "schedule", "reject", "cancel", "arrive", "start-care", "complete",
                     "no-show", "receive", "back-referral", "follow-up", "close", "redirect")},
+    # surveillance (传染病监测预警). Cards: the reporting facility's and its reviewing CDC's; a
+    # card (or its prefill) naming a patient of the index needs reading that patient's record.
+    ("POST", "/api/surveillance/cards"): (Perm.CASE_REPORT, RECORD_READ),
+    ("GET", "/api/surveillance/cards"): CARD,
+    ("GET", "/api/surveillance/cards/prefill"): (Perm.CASE_REPORT, RECORD_READ),
+    ("GET", "/api/surveillance/cards/{card_id}"): CARD,
+    ("POST", "/api/surveillance/cards/{card_id}/correction"): CARD,
+    ("POST", "/api/surveillance/cards/{card_id}/deletion"): CARD,
+    ("POST", "/api/surveillance/cards/{card_id}/review"): Perm.CASE_REVIEW,
+    # Feeds: the places of the sender's grant (a row outside them is refused in the batch's
+    # report, SURV-512, and audited as denied); the targets are county A itself.
+    ("GET", "/api/surveillance/feeds"): Perm.FEED_SUBMIT,
+    ("GET", "/api/surveillance/feeds/batches"): Perm.FEED_SUBMIT,
+    ("POST", "/api/surveillance/feeds/{feed}"): Perm.FEED_SUBMIT,
+    ("POST", "/api/surveillance/feeds/{feed}/csv"): Perm.FEED_SUBMIT,
+    # Signals and warning products: the CDC of the signal's county (signal_queries.check_access).
+    ("GET", "/api/surveillance/signals"): Perm.SIGNAL_MANAGE,
+    ("GET", "/api/surveillance/signals/{signal_id}"): Perm.SIGNAL_MANAGE,
+    ("POST", "/api/surveillance/signals/{signal_id}/{action}"): Perm.SIGNAL_MANAGE,
+    ("POST", "/api/surveillance/signals/{signal_id}/warnings"): Perm.SIGNAL_MANAGE,
+    ("GET", "/api/surveillance/signals/{signal_id}/warnings"): Perm.SIGNAL_MANAGE,
+    ("GET", "/api/surveillance/warnings/{warning_id}"): Perm.SIGNAL_MANAGE,
+    ("PATCH", "/api/surveillance/warnings/{warning_id}"): Perm.SIGNAL_MANAGE,
+    ("POST", "/api/surveillance/warnings/{warning_id}/issue"): Perm.SIGNAL_MANAGE,
+    ("POST", "/api/surveillance/detection/run"): Perm.SIGNAL_MANAGE,
+    # The dashboard: counts of the counties in scope, no patient data.
+    ("GET", "/api/surveillance/dashboard/summary"): Perm.SURVEILLANCE_STATS,
+    ("GET", "/api/surveillance/dashboard/curve"): Perm.SURVEILLANCE_STATS,
+    ("GET", "/api/surveillance/dashboard/map"): Perm.SURVEILLANCE_STATS,
+    ("GET", "/api/surveillance/dashboard/kpis"): Perm.SURVEILLANCE_STATS,
+    # shared results (检查检验结果互认; what the services decide: results_matrix.py). Sending:
+    # results.submit for the issuing organisation (a message of another is refused in its NAK,
+    # SEC-103); the ingestion log: the organisations in scope. The system Bundle is a FHIR route.
+    ("POST", "/api/results/hl7"): Perm.RESULT_SUBMIT,
+    ("GET", "/api/results/messages"): Perm.RESULT_SUBMIT,
+    ("GET", "/api/results/messages/{message_id}"): Perm.RESULT_SUBMIT,
+    ("POST", "/fhir"): (Perm.REGISTRY_READ, Perm.RESULT_SUBMIT),
+    ("POST", "/api/results/imaging"): Perm.RESULT_SUBMIT,
+    # The decision at order time: results.order at the ordering organisation, and the record.
+    ("POST", "/api/results/recognition/check"): (Perm.RESULT_ORDER, RECORD_READ),
+    ("GET", "/api/results/recognition/{decision_id}"): (Perm.RESULT_ORDER, RECORD_READ),
+    ("POST", "/api/results/recognition/{decision_id}/decision"): (Perm.RESULT_ORDER, RECORD_READ),
+    # Reference data: EQA results (the commission's divisions; a facility's rows are refused in
+    # the report) and a facility's local codes; the measures carry no patient data.
+    ("GET", "/api/results/eqa"): Perm.RESULT_REFERENCE,
+    ("POST", "/api/results/eqa"): res.EQA_IMPORT,
+    ("POST", "/api/results/eqa/csv"): res.EQA_IMPORT,
+    ("GET", "/api/results/local-codes"): Perm.RESULT_REFERENCE,
+    ("PUT", "/api/results/local-codes"): Perm.RESULT_REFERENCE,
+    ("GET", "/api/results/measures"): Perm.RESULT_STATS,
+    # A patient's results: the record's readers; one report or study also its issuer's LIS/PACS.
+    ("GET", "/api/results/patients/{patient_id}/timeline"): RECORD_READ,
+    ("GET", "/api/results/patients/{patient_id}/trends"): RECORD_READ,
+    ("GET", "/api/results/reports/{report_id}"): res.RESULT_READ,
+    ("GET", "/api/results/imaging/{study_id}"): res.RESULT_READ,
+    ("GET", "/api/results/imaging/{study_id}/preview"): res.RESULT_READ,
 }
 # Steps the sending side takes: walked on a referral county A's hospital sent (the others on
 # one it receives).
@@ -164,6 +230,8 @@ def _fill(world, session, method, path, n):
     values = _patients(session, r) if path.startswith("/api/patients") else {}
     values |= _scheduling(session, r) if path.startswith("/api/scheduling") else {}
     values |= _referrals(session, r, path) if path.startswith("/api/referrals") else {}
+    values |= surv.targets(session, r, path) if path.startswith("/api/surveillance") else {}
+    values |= res.make_targets(session, r) if path.startswith("/api/results") or path == "/fhir" else {}
     values |= {"resource_type": "Organization", "resource_id": str(r.county_hospital.id), "token_id": token,
               "user_id": target.id, "grant_id": grant_id, "audit_id": audit_id, "code": r.county.code,
               "org_id": r.county_hospital.id, "alliance_id": r.alliance.id, "practitioner_id": r.doctor.id}
@@ -179,6 +247,8 @@ def _fill(world, session, method, path, n):
         url += "?since=2026-01-01&until=2026-12-31"
     elif path.endswith(("/reserved-places", "/follow-ups")):
         url += f"?org_id={r.county_hospital.id}"
+    url += surv.query(method, path, r, values)
+    url += res.query(method, path, r, values)
     bodies = {
         "/api/security/me/password": {"old_password": PASSWORD, "new_password": "An0ther-Passw0rd!"},
         "/api/security/me/tokens": {"name": "mine"},
@@ -232,6 +302,8 @@ def _fill(world, session, method, path, n):
         "/api/scheduling/exam-bookings": {"org_id": r.county_hospital.id, "exams": ["ECG"],
                                           "patient_id": values.get("patient_id")},
         **_referral_bodies(r, values),
+        **surv.bodies(r, values),
+        **res.bodies(r, values),
     }
     return url, bodies.get(path)
 
@@ -331,8 +403,14 @@ def _referral_bodies(r, values) -> dict:
 
 def _allowed(need, role: Role) -> bool:
     perms = ROLE_PERMS[role]
+    if isinstance(need, tuple):
+        return all(_allowed(n, role) for n in need)
     if need in (PUBLIC, ANY):
         return True
+    if need == CARD:  # every scoped role's grant reaches county A's hospital
+        return Perm.CASE_REPORT in perms or Perm.CASE_REVIEW in perms
+    if need in (res.RESULT_READ, res.EQA_IMPORT):
+        return res.allowed(need, role, _allowed(RECORD_READ, role))
     if need in (RECORD_READ, RECORD_WRITE):
         perm = Perm.PATIENT_READ if need == RECORD_READ else Perm.PATIENT_WRITE
         # the facility roles work at county A's hospital, where the patient is registered;
@@ -345,6 +423,10 @@ def _allowed(need, role: Role) -> bool:
 def _call(client, method, url, body, headers):
     if method == "GET":
         return client.get(url, headers=headers)
+    if isinstance(body, bytes):  # an upload (the feed's CSV)
+        return client.request(method, url, content=body, headers={**headers, "content-type": "text/csv"})
+    if isinstance(body, res.Raw):  # an HL7 v2 message, a CSV file
+        return client.request(method, url, content=body.data, headers={**headers, "content-type": body.content_type})
     return client.request(method, url, json=body, headers=headers)
 
 
@@ -368,10 +450,61 @@ def test_endpoint_allows_and_denies_by_role(secure_client, session, world, metho
         resp = _call(secure_client, method, url, body, headers)
         if allowed:
             assert resp.status_code not in (401, 403), (role, url, resp.text)
-            assert resp.status_code < 500, (role, url, resp.text)
+            # a PACS route past the check, in a world without a PACS: its own coded answer
+            past = res.past_the_check(path, resp)
+            assert past is not False, (role, url, resp.status_code, resp.text)
+            assert resp.status_code < 500 or past, (role, url, resp.text)
+        elif res.refused_in_report(need, role, resp):
+            continue  # a facility's EQA rows: refused in the import's report, audited as denied
         else:
             assert resp.status_code == 403, (role, url, resp.status_code, resp.text)
             assert resp.json().get("code", "").startswith("SEC-") or "SEC-" in resp.text
+
+
+# The FHIR routes are walked above on Organization; the surveillance resources decide access in
+# their services (a Condition is a report card, a MeasureReport a county's case count).
+FHIR_SURVEILLANCE: dict[str, Need] = {
+    "/fhir/Condition/{card_id}": (Perm.REGISTRY_READ, CARD),
+    "/fhir/Condition?patient=Patient/{patient_id}": (Perm.REGISTRY_READ, CARD),
+    "/fhir/MeasureReport?period=ge{since}&subject=Location/div-{county}": (Perm.REGISTRY_READ,
+                                                                          Perm.SURVEILLANCE_STATS),
+    "/fhir/MeasureReport/cases-0400-{county}-{day}": (Perm.REGISTRY_READ, Perm.SURVEILLANCE_STATS),
+}
+
+
+@pytest.mark.parametrize("path", sorted(FHIR_SURVEILLANCE))
+def test_fhir_surveillance_resources_allow_and_deny_by_role(secure_client, session, world, path):
+    day = surv.past_day()
+    values = surv.make_targets(session, world.region, signals=False) | {
+        "county": world.region.county.code, "day": day.isoformat(), "since": (day - timedelta(days=7)).isoformat()}
+    url = path.format(**values)
+    assert secure_client.get(url).status_code == 401
+    for role in Role:
+        resp = secure_client.get(url, headers={"Authorization": f"Bearer {world.tokens[role]}"})
+        if _allowed(FHIR_SURVEILLANCE[path], role):
+            assert resp.status_code == 200, (role, url, resp.text)
+            assert "Condition" not in path or f"CRB{values['card_id']:010d}" in resp.text, (role, url, resp.text)
+        else:
+            assert resp.status_code == 403 and "SEC-" in resp.text, (role, url, resp.status_code, resp.text)
+
+
+@pytest.mark.parametrize("path", sorted(res.FHIR))
+def test_fhir_results_resources_allow_and_deny_by_role(secure_client, session, world, path):
+    """DiagnosticReport, Observation and ImagingStudy: read and searched through the generic
+    routes; the providers check each row as the API does (the record's readers, or the issuing
+    facility's LIS: a search by patient shows it the results it issued)."""
+    values = res.make_targets(session, world.region)
+    url, wanted = path.format(**values), res.FHIR[path].format(**values)
+    assert secure_client.get(url).status_code == 401
+    for role in Role:
+        resp = secure_client.get(url, headers={"Authorization": f"Bearer {world.tokens[role]}"})
+        if _allowed((Perm.REGISTRY_READ, res.RESULT_READ), role):
+            assert resp.status_code == 200, (role, url, resp.text)
+            found = resp.json()
+            found = [found] if found["resourceType"] != "Bundle" else [e["resource"] for e in found["entry"]]
+            assert wanted in {f"{f['resourceType']}/{f['id']}" for f in found}, (role, url, resp.text)
+        else:
+            assert resp.status_code == 403 and "SEC-" in resp.text, (role, url, resp.status_code, resp.text)
 
 
 def test_cross_county_reads_and_writes_are_denied(secure_client, session, world):
@@ -397,6 +530,66 @@ def test_cross_county_reads_and_writes_are_denied(secure_client, session, world)
     assert world.hosp_b.id not in {r["org_id"] for r in rows["items"]}
     assert {r["org_id"] for r in rows["items"]} <= {world.region.county_hospital.id, world.region.township_centre.id,
                                                     world.region.village_clinic.id}
+
+
+def test_surveillance_of_county_a_is_refused_to_county_b(secure_client, session, world):
+    """The matrix walks targets in county A with county-A staff; here county B's CDC, clinician
+    and facility administrator try county A's card, signal, dashboard and feed."""
+    r, api = world.region, surv.API
+    values = surv.make_targets(session, r)
+    b = {k: {"Authorization": f"Bearer {t}"} for k, t in surv.county_b_tokens(session, world).items()}
+    card, signal = f"{api}/cards/{values['card_id']}", f"{api}/signals/{values['signal_id']}"
+    refused = [
+        ("cdc", "GET", card, None), ("cdc", "POST", f"{card}/review", {"decision": "approve"}),
+        ("cdc", "POST", f"{card}/correction", {"changes": {"remarks": "x"}, "reason": "x"}),
+        ("cdc", "GET", signal, None), ("cdc", "POST", f"{signal}/note", {"note": "x"}),
+        ("cdc", "POST", f"{signal}/warnings", {"product": "risk_notice"}),
+        ("cdc", "GET", f"{api}/warnings/{values['warning_id']}", None),
+        ("cdc", "GET", f"{api}/dashboard/kpis?since=2025-01-01&until=2025-01-31&county={r.county.code}", None),
+        ("clinician", "GET", card, None), ("clinician", "POST", f"{card}/deletion",
+                                           {"delete_type": "duplicate", "reason": "x"}),
+        ("clinician", "GET", f"{api}/cards/prefill?patient_id={values['patient_id']}&icd10={surv.ICD10}"
+                             f"&org_id={r.county_hospital.id}", None),
+        ("clinician", "POST", f"{api}/cards", {**surv.card_fields(r), "report_org_id": r.county_hospital.id}),
+    ]
+    for who, method, url, body in refused:
+        resp = _call(secure_client, method, url, body, b[who])
+        assert resp.status_code == 403 and resp.json()["code"].startswith("SEC-"), (who, method, url, resp.text)
+    # Lists leave county A out rather than refusing.
+    assert secure_client.get(f"{api}/cards", headers=b["cdc"]).json()["items"] == []
+    assert secure_client.get(f"{api}/signals", headers=b["cdc"]).json()["items"] == []
+    # A feed row placed in county A: the whole batch refused, the place named (SURV-512).
+    row = {"source": "H9", "division_code": r.county.code, "date": surv.past_day().isoformat(), "metric": "ILI",
+           "count": 1, "total": 10}
+    resp = secure_client.post(f"{api}/feeds/fever", json={"rows": [row]}, headers=b["admin"])
+    assert resp.status_code == 422 and resp.json()["code"] == "SURV-520"
+    assert [e["code"] for e in resp.json()["detail"]["report"]["errors"]] == ["SURV-512"]
+
+
+def test_results_of_county_a_are_refused_to_county_b(secure_client, session, world):
+    """The matrix walks county A's results with county-A staff; here county B's clinician and
+    facility administrator (its LIS) reach for them: refused with a code, audited."""
+    values = res.make_targets(session, world.region)
+    b = {k: {"Authorization": f"Bearer {t}"} for k, t in surv.county_b_tokens(session, world).items()}
+    for who, method, url, body, status, code in res.county_b_refusals(world.region, values):
+        resp = _call(secure_client, method, url, body, b[who])
+        assert resp.status_code == status and code in resp.text, (who, method, url, resp.status_code, resp.text)
+    # Lists leave county A out rather than refusing: the ingestion log, a search by patient.
+    log = secure_client.get(f"{res.API}/messages", headers=b["admin"]).json()["items"]
+    assert values["message_id"] not in {m["id"] for m in log}
+    found = secure_client.get(f"/fhir/DiagnosticReport?patient=Patient/{values['patient_id']}", headers=b["admin"])
+    assert found.status_code == 200 and found.json()["total"] == 0, found.text
+
+
+def test_an_anonymous_upload_is_refused_before_it_is_read(secure_client):
+    # A multipart body without its file field is refused (SURV-524) once read: anonymous, 401.
+    resp = secure_client.post(f"{surv.API}/feeds/fever/csv", files={"other": ("a.csv", b"x")})
+    assert resp.status_code == 401 and resp.headers["www-authenticate"].startswith("Bearer"), resp.text
+    # The same for an EQA list (RES-108 once read) and an HL7 message (RES-020 once read).
+    for url, upload in ((f"{res.API}/eqa/csv", {"files": {"other": ("a.csv", b"x")}}),
+                        (f"{res.API}/hl7", {"content": b"", "headers": {"content-type": "text/plain"}})):
+        resp = secure_client.post(url, **upload)
+        assert resp.status_code == 401 and resp.headers["www-authenticate"].startswith("Bearer"), (url, resp.text)
 
 
 def test_a_token_limited_to_reading_cannot_write(secure_client, session, world):
@@ -456,7 +649,7 @@ def test_cors_only_for_the_origins_an_operator_names(settings, session):
 # A patient's page: a reader of the record, or the index steward (who sees its merge history).
 RECORD_OR_MERGE = "record:read|merge"
 
-WEB_TABLE: dict[tuple[str, str], str | Perm] = {
+WEB_TABLE: dict[tuple[str, str], Need] = {
     ("GET", "/patients"): Perm.PATIENT_READ,
     ("GET", "/patients/new"): Perm.PATIENT_WRITE,
     ("POST", "/patients/new"): Perm.PATIENT_WRITE,
@@ -469,6 +662,30 @@ WEB_TABLE: dict[tuple[str, str], str | Perm] = {
     ("POST", "/patients/{patient_id}/break-glass"): RECORD_READ,
     # the schedule editor's quota policy (预留号源规则): the facility administrator's alone
     ("POST", "/scheduling/quota-policies"): Perm.SCHEDULE_MANAGE,
+    # The report card's pages: every one behind surveillance.report (the page router), then
+    # the card's own rule. The prefill reads the patient's record; the review is the CDC's.
+    # The signal, feed and dashboard pages show counts, signal facts and card numbers only
+    # (signal_detail.html lists the cards behind a signal by number, linking to these pages).
+    ("GET", "/surveillance/cards"): Perm.CASE_REPORT,
+    ("GET", "/surveillance/cards/new"): (Perm.CASE_REPORT, RECORD_READ),
+    ("POST", "/surveillance/cards/new"): (Perm.CASE_REPORT, RECORD_READ),
+    ("GET", "/surveillance/cards/{card_id}"): (Perm.CASE_REPORT, CARD),
+    ("GET", "/surveillance/cards/{card_id}/correct"): (Perm.CASE_REPORT, CARD),
+    ("POST", "/surveillance/cards/{card_id}/correct"): (Perm.CASE_REPORT, CARD),
+    ("POST", "/surveillance/cards/{card_id}/delete"): (Perm.CASE_REPORT, CARD),
+    ("POST", "/surveillance/cards/{card_id}/review"): (Perm.CASE_REPORT, Perm.CASE_REVIEW),
+    # A patient's results: the record's readers (a clinician without a relationship is asked for
+    # a reason, then reads with the glass broken); an image: also the issuing facility's PACS
+    # integration. The ordering doctor's pages: results.order (the page router), then the
+    # record. /results/measures shows counts only (results_matrix.NOT_PERSONAL).
+    ("GET", "/patients/{patient_id}/results"): RECORD_READ,
+    ("POST", "/patients/{patient_id}/results/break-glass"): RECORD_READ,
+    ("GET", "/results/imaging/{study_id}/preview"): res.RESULT_READ,
+    ("GET", "/results/imaging/{study_id}/viewer"): res.RESULT_READ,
+    ("GET", "/results/order"): (Perm.RESULT_ORDER, RECORD_READ),
+    ("POST", "/results/order"): (Perm.RESULT_ORDER, RECORD_READ),
+    ("GET", "/results/order/{decision_id}"): (Perm.RESULT_ORDER, RECORD_READ),
+    ("POST", "/results/order/{decision_id}"): (Perm.RESULT_ORDER, RECORD_READ),
 }
 
 
@@ -477,12 +694,19 @@ def test_every_web_page_with_personal_data_is_in_the_table(secure_client):
     # router as one _IncludedRouter entry of app.routes, so walking app.routes finds none
     # of its pages.
     from healthgrid.patients import web as patients_web
+    from healthgrid.results.web import recognition as order_pages
+    from healthgrid.results.web import timeline as result_pages
+    from healthgrid.surveillance.web import cards as card_pages
 
-    found = [(m, r.path) for r in patients_web.router.routes if isinstance(r, APIRoute)
-             for m in sorted(r.methods - {"HEAD"})]
-    missing = [r for r in found if r not in WEB_TABLE]
-    assert found and not missing, f"add these pages to WEB_TABLE with what they need: {missing}"
-    assert secure_client.get("/patients", follow_redirects=False).status_code == 303  # mounted
+    for router, page in ((patients_web.router, "/patients"), (card_pages.router, "/surveillance/cards"),
+                         (result_pages.router, "/results/imaging/1/viewer"),
+                         (order_pages.order_pages, "/results/order"), (order_pages.measure_pages, "/results/measures")):
+        found = [(m, r.path) for r in router.routes if isinstance(r, APIRoute) for m in sorted(r.methods - {"HEAD"})
+                 if r.path not in res.NOT_PERSONAL]
+        missing = [r for r in found if r not in WEB_TABLE]
+        assert (found or page in res.NOT_PERSONAL) and not missing, \
+            f"add these pages to WEB_TABLE with what they need: {missing}"
+        assert secure_client.get(page, follow_redirects=False).status_code == 303  # mounted
 
 
 def _web_allowed(need, role: Role) -> bool:
@@ -502,10 +726,24 @@ WEB_FORMS = {
 }
 
 
+def _refused_by_notice(resp) -> bool:
+    """A form post its service refused goes back to its page with the coded error as a
+    one-time notice (post/redirect/get, web/notices.py): the card pages' review does."""
+    return resp.status_code == 303 and "SEC-" in resp.headers.get("set-cookie", "")
+
+
 @pytest.mark.parametrize("method,path", sorted(WEB_TABLE))
 def test_web_page_allows_and_denies_by_role(secure_client, session, world, method, path):
-    url = path.format(**_patients(session, world.region)) + WEB_QUERIES.get(path, "")
-    body, need = WEB_FORMS.get(path), WEB_TABLE[(method, path)]
+    if path.startswith("/surveillance/cards"):
+        values = surv.targets(session, world.region, path)
+        queries, forms = {**WEB_QUERIES, **surv.WEB_QUERIES}, {**WEB_FORMS, **surv.web_forms(world.region, values)}
+    elif path.startswith("/results") or path.startswith("/patients/{patient_id}/results"):
+        values = res.make_targets(session, world.region) | {"org_id": world.region.county_hospital.id}
+        queries, forms = res.WEB_QUERIES, res.web_forms(world.region, values)
+    else:
+        values, queries, forms = _patients(session, world.region), WEB_QUERIES, WEB_FORMS
+    url = (path + queries.get(path, "")).format(**values)
+    body, need = forms.get(path), WEB_TABLE[(method, path)]
     html = {"accept": "text/html"}
     anon = secure_client.request(method, url, data=body, headers=html, follow_redirects=False)
     if method == "GET":  # a page sends an anonymous visitor to the log-in page
@@ -517,5 +755,8 @@ def test_web_page_allows_and_denies_by_role(secure_client, session, world, metho
         resp = secure_client.request(method, url, data=body, headers=headers, follow_redirects=False)
         if _web_allowed(need, role):
             assert resp.status_code not in (401, 403) and resp.status_code < 500, (role, url, resp.text)
+            assert not _refused_by_notice(resp), (role, url, resp.headers["set-cookie"])
+            assert res.past_the_check(path, resp) is not False, (role, url, resp.status_code, resp.text)
         else:
-            assert resp.status_code == 403 and "SEC-" in resp.text, (role, url, resp.status_code, resp.text)
+            refused = (resp.status_code == 403 and "SEC-" in resp.text) or _refused_by_notice(resp)
+            assert refused, (role, url, resp.status_code, resp.text)

@@ -24,8 +24,12 @@ from .models import Message
 log = logging.getLogger("healthgrid.notifications")
 # "org": an organisation's desk (a referral centre, a receiving department without a named
 # doctor), read by the clinical staff who work there (an organisation-scope grant).
-RECIPIENT_KINDS = ("patient", "user", "practitioner", "org")
+# "division": the public-health desk of a division (a county's early-warning signals), read by
+# the CDC staff whose grant is on that division (CIDARS tells the county CDC's duty
+# epidemiologists, ../shared/specs/domain-rules.md §5.4).
+RECIPIENT_KINDS = ("patient", "user", "practitioner", "org", "division")
 DESK_ROLES = frozenset({Role.CLINICIAN, Role.NURSE})
+DIVISION_DESK_ROLES = frozenset({Role.CDC_EPIDEMIOLOGIST})
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,8 @@ def _recipients(actor: Actor, patient_ids: list[int]) -> list[tuple[str, int]]:
         out.append(("practitioner", actor.practitioner_id))
     out += [("org", g.scope_id) for g in actor.grants
             if g.role in DESK_ROLES and g.scope_kind is ScopeKind.ORGANIZATION and g.scope_id]
+    out += [("division", g.scope_id) for g in actor.grants
+            if g.role in DIVISION_DESK_ROLES and g.scope_kind is ScopeKind.DIVISION and g.scope_id]
     return out
 
 

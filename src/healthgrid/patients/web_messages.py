@@ -105,6 +105,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "patients.record.no_identifiers": ("没有登记证件号码。", "No identifier registered."),
     "patients.record.kin": ("联系人", "Next of kin"),
     "patients.record.no_kin": ("没有登记联系人。", "No next of kin registered."),
+    "patients.record.results": ("检查检验结果", "Lab and imaging results"),
     "patients.record.timeline": ("时间线", "Timeline"),
     "patients.record.timeline_lead": ("该居民在区域内各机构的登记、建档和合并记录，包括已并入本记录的档案。",
                                       "Registrations, record numbers and merges across the region, including"

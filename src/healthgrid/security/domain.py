@@ -62,6 +62,15 @@ class Perm(StrEnum):
     APPOINTMENT_BOOK = "appointment.book"  # book, cancel, check in for patients; day lists
     REFERRAL_WRITE = "referral.write"  # send, accept, refer back and follow up referrals (双向转诊)
     REFERRAL_STATS = "referral.stats"  # referral measures of the facilities in scope (no patient data)
+    CASE_REPORT = "surveillance.report"  # fill, correct and delete notifiable-disease report cards (传染病报告卡)
+    CASE_REVIEW = "surveillance.review"  # county CDC review of the cards in scope; overdue lists
+    SIGNAL_MANAGE = "surveillance.signal"  # verify and investigate early-warning signals; warning products
+    FEED_SUBMIT = "surveillance.feed"  # send syndromic, pharmacy, school and laboratory daily counts
+    SURVEILLANCE_STATS = "surveillance.stats"  # the CDC dashboard: counts, curves, map, response KPIs
+    RESULT_ORDER = "results.order"  # ask for recognisable prior results when ordering a test; record the decision
+    RESULT_SUBMIT = "results.submit"  # send lab and imaging results (LIS/RIS/PACS feeds: FHIR, HL7 v2)
+    RESULT_REFERENCE = "results.reference"  # the recognised-item lists, EQA results and local code maps
+    RESULT_STATS = "results.stats"  # mutual-recognition measures of the facilities in scope (no patient data)
     SELF_RECORD = "self.record"  # a resident's own record and access log
     USER_READ = "user.read"
     USER_MANAGE = "user.manage"
@@ -76,20 +85,28 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.RESIDENT: frozenset({Perm.REGISTRY_READ, Perm.SELF_RECORD}),
     Role.CLINICIAN: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ, Perm.PATIENT_WRITE,
                                Perm.BREAK_GLASS, Perm.PII_UNMASKED, Perm.APPOINTMENT_BOOK,
-                               Perm.REFERRAL_WRITE}),
+                               Perm.REFERRAL_WRITE, Perm.CASE_REPORT, Perm.RESULT_ORDER}),
     # Nurses staff the registration windows, the phone line and the exam booking centre.
     # They also staff the referral desk (转诊办) that receives and schedules referrals.
     Role.NURSE: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ, Perm.PATIENT_WRITE, Perm.APPOINTMENT_BOOK,
                            Perm.REFERRAL_WRITE}),
+    # A facility's data manager sends its fever-clinic / ED, pharmacy, school or lab counts.
+    # ... and its lab / imaging results through the LIS, RIS or PACS interface (an API token),
+    # and its local item codes; it sees its own recognition measures.
     Role.FACILITY_ADMIN: frozenset({Perm.REGISTRY_READ, Perm.FACILITY_WRITE, Perm.USER_READ,
-                                    Perm.SCHEDULE_MANAGE, Perm.REFERRAL_STATS}),
+                                    Perm.SCHEDULE_MANAGE, Perm.REFERRAL_STATS, Perm.FEED_SUBMIT,
+                                    Perm.RESULT_SUBMIT, Perm.RESULT_REFERENCE, Perm.RESULT_STATS}),
+    # The county CDC (疾控) reviews report cards, answers signals and watches the dashboard
+    # (传染病信息报告管理规范; 传染病疫情预警管理办法(试行) 2025).
     Role.CDC_EPIDEMIOLOGIST: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ, Perm.POPULATION_READ,
-                                        Perm.PII_UNMASKED}),
+                                        Perm.PII_UNMASKED, Perm.CASE_REPORT, Perm.CASE_REVIEW,
+                                        Perm.SIGNAL_MANAGE, Perm.FEED_SUBMIT, Perm.SURVEILLANCE_STATS}),
     Role.MCH_MANAGER: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ, Perm.POPULATION_READ}),
     Role.INSURER: frozenset({Perm.REGISTRY_READ, Perm.PATIENT_READ}),
     # The health commission / county bureau (卫健委/卫健局) watches the referral measures.
     Role.COMMISSION_ADMIN: frozenset({Perm.REGISTRY_READ, Perm.FACILITY_WRITE, Perm.REGION_WRITE,
-                                      Perm.USER_READ, Perm.REFERRAL_STATS}),
+                                      Perm.USER_READ, Perm.REFERRAL_STATS, Perm.SURVEILLANCE_STATS,
+                                      Perm.RESULT_REFERENCE, Perm.RESULT_STATS}),
     Role.AUDITOR: frozenset({Perm.REGISTRY_READ, Perm.AUDIT_READ, Perm.AUDIT_REVIEW}),
     Role.SYSTEM_ADMIN: frozenset({Perm.REGISTRY_READ, Perm.USER_READ, Perm.USER_MANAGE,
                                   Perm.REGION_WRITE, Perm.FACILITY_WRITE}),

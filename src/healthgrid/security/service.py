@@ -227,6 +227,15 @@ def user_by_name(session: Session, username: str) -> User:
     return user
 
 
+def usernames_with_grant(session: Session, role: Role, scope_kind: ScopeKind, scope_id: int) -> list[str]:
+    """The active users holding exactly this grant (e.g. the epidemiologists of one county's
+    CDC, for the duty roster of its signals), by name."""
+    return list(session.scalars(
+        select(User.username).join(RoleGrant, RoleGrant.user_id == User.id)
+        .where(RoleGrant.role == role.value, RoleGrant.scope_kind == scope_kind.value, RoleGrant.scope_id == scope_id,
+               User.active.is_(True)).order_by(User.username)))
+
+
 def grants_of(session: Session, user_id: int) -> list[Grant]:
     rows = session.scalars(select(RoleGrant).where(RoleGrant.user_id == user_id).order_by(RoleGrant.id))
     return [Grant(Role(r.role), ScopeKind(r.scope_kind), r.scope_id, r.id) for r in rows]

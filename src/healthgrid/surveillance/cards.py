@@ -233,7 +233,9 @@ def _division_ok(code: str | None, level: DivisionLevel) -> bool:
         check_division_code(code, level, parent)
     except Invalid:
         return False
-    return code[:2] in PROVINCE_PREFIXES
+    # 91–99 are unassigned in GB/T 2260: the synthetic regions use them (registry/synth.py),
+    # as parse_resident_id accepts their ID numbers.
+    return code[:2] in PROVINCE_PREFIXES or code[0] == "9"
 
 
 def _township_or_below(code: str | None) -> bool:

@@ -26,6 +26,27 @@ class SynthReport:
     demo_logins: list[Any] = field(default_factory=list)
 
 
+def _surveillance(engine: Engine, report: SynthReport, *, size: str, seed: int, info: dict[str, Any],
+                  progress: Callable[[str, int, int], None] | None) -> None:
+    """Years of report cards and feed counts with injected outbreaks, then the daily
+    detection run over that history as the worker would have, each signal answered by a
+    simulated duty epidemiologist (so the response KPIs mean something)."""
+    from sqlalchemy.orm import Session
+
+    from ..surveillance import detection
+    from ..surveillance import synth as surveillance_synth
+
+    with engine.begin() as conn:
+        report.counts.update(surveillance_synth.generate(conn, size=size, seed=seed, info=info, progress=progress))
+    with Session(bind=engine, info=dict(info), expire_on_commit=False) as session:
+        days = surveillance_synth.synthetic_days(session)
+        if days is None:
+            return
+        out = detection.backfill(session, *days, after_day=surveillance_synth.responder(seed=seed))
+        session.commit()
+    report.counts.update({f"surv_{k}": v for k, v in out.items() if isinstance(v, int)})
+
+
 def generate_region(
     engine: Engine, *, size: str = "tiny", seed: int = 1,
     progress: Callable[[str, int, int], None] | None = None, info: dict[str, Any],
@@ -64,5 +85,10 @@ def generate_region(
     with engine.begin() as conn:
         report.counts.update(referrals_synth.generate(conn, size=size, seed=seed, info=info, progress=progress,
                                                       link_places=scheduling_synth.link_referrals))
+    from ..results import synth as results_synth
+
+    with engine.begin() as conn:
+        report.counts.update(results_synth.generate(conn, size=size, seed=seed, info=info, progress=progress))
+    _surveillance(engine, report, size=size, seed=seed, info=info, progress=progress)
     report.seconds = time.perf_counter() - started
     return report

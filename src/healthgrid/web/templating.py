@@ -103,12 +103,20 @@ def page_helpers(request: Request, lang: Lang, web: WebState) -> dict[str, Any]:
         "static": _static,
         "url_with": partial(url_with, request),
         "current_path": path,
-        "nav": [{"label": MESSAGES.get(item.message_key, lang), "href": item.href,
-                 "current": path == item.href or path.startswith(item.href.rstrip("/") + "/")}
-                for item in nav_items() if visible(item.perm, perms)],
+        "nav": _nav(path, lang, perms),
         "web_user": web_user(request),
         "version": __version__,
     }
+
+
+def _nav(path: str, lang: str, perms) -> list[dict[str, object]]:  # noqa: ANN001
+    """The header's entries; the current one is the entry whose path is the longest prefix of
+    this page's (``/surveillance/signals`` under ``/surveillance``: only 预警信号 is current)."""
+    items = [item for item in nav_items() if visible(item.perm, perms)]
+    under = [item.href for item in items if path == item.href or path.startswith(item.href.rstrip("/") + "/")]
+    best = max(under, key=len, default=None)
+    return [{"label": MESSAGES.get(item.message_key, lang), "href": item.href, "current": item.href == best}
+            for item in items]
 
 
 def url_with(request: Request, **changes: object) -> str:

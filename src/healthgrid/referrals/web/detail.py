@@ -10,7 +10,9 @@ the alliance's referral centre redirects. Every form carries the version it was 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi import Path as PathParam
@@ -25,6 +27,7 @@ from ...registry import queries as registry_queries
 from ...scheduling import service as scheduling
 from ...security.domain import Actor, Perm
 from ...security.http import ActorDep, require
+from ...surveillance import reporting as case_reporting
 from ...web import page_language
 from ...web.notices import error_view
 from .. import desk as ref_desk
@@ -114,6 +117,22 @@ def _asked_place(session: Session, actor: Actor, r: ReferralView) -> Any:
         return None
 
 
+def case_reports(session: Session, actor: Actor, r: ReferralView) -> list[dict[str, str]]:
+    """Surveillance's one click (首诊负责制: the diagnosing doctor reports): each diagnosis of a
+    notifiable disease, with the link to its prefilled report card."""
+    if not actor.can(Perm.CASE_REPORT):
+        return []
+    today = scheduling.local_day(session, datetime.now(UTC))
+    out = []
+    for x in r.diagnoses:
+        hit = case_reporting.notifiable_icd10(str(x.get("code", "")), today)
+        if hit is not None:
+            query = urlencode({"patient_id": r.patient_id, "icd10": x["code"], "source": f"referral:{r.id}"})
+            out.append({"code": x["code"], "name": x.get("name", ""), "disease": hit[0].zh,
+                        "href": f"/surveillance/cards/new?{query}"})
+    return out
+
+
 def _page(request: Request, session: Session, actor: Actor, referral_id: int, *, back_form: BackForm | None = None,
           error: Any = None) -> HTMLResponse:
     r = ref_desk.get_referral(session, actor, referral_id)
@@ -130,7 +149,8 @@ def _page(request: Request, session: Session, actor: Actor, referral_id: int, *,
         doctors=doctors_of(session, r.to_org_id, r.to_department_id) if "accept" in can else [],
         back_orgs=back_orgs, back=back_form or BackForm(), error=error, asked=_asked_place(session, actor, r),
         back_to_name=back_to_name(session, r) if r.times.get("back_referred_at") else "",
-        redirect_orgs=receiving_orgs(session, r.from_org_id, lang) if "redirect" in can else [])
+        redirect_orgs=receiving_orgs(session, r.from_org_id, lang) if "redirect" in can else [],
+        case_reports=case_reports(session, actor, r))
 
 
 @router.get("/referrals/{referral_id}", response_class=HTMLResponse)
