@@ -45,14 +45,19 @@ def page_links(type_url: str, request: SearchRequest, total: int | None,
 
 
 def searchset(base: str, request: SearchRequest, total: int | None,
-              resources: list[dict[str, Any]], more: bool = False) -> dict[str, Any]:
+              resources: list[dict[str, Any]], more: bool = False, *,
+              included: list[dict[str, Any]] = (), outcomes: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Matches first, then the ``_include``d resources (R4 search.html#include: mode include,
+    not counted in total), then OperationOutcomes about what could not be included."""
     type_url = f"{base}/{request.resource_type}"
-    return searchset_bundle(total, [entry(base, r) for r in resources],
-                            links=page_links(type_url, request, total, more))
+    entries = [entry(base, r) for r in resources] + [entry(base, r, mode="include") for r in included]
+    entries += [{"resource": o, "search": {"mode": "outcome"}} for o in outcomes]
+    return searchset_bundle(total, entries, links=page_links(type_url, request, total, more))
 
 
 def entry(base: str, resource: dict[str, Any], **search: Any) -> dict[str, Any]:
-    """A searchset entry; ``search`` adds to ``{"mode": "match"}`` (a score, extensions)."""
+    """A searchset entry; ``search`` adds to ``{"mode": "match"}`` (a score, extensions, or
+    another mode)."""
     return {"fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}", "resource": resource,
             "search": {"mode": "match", **search}}
 

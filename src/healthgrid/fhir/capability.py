@@ -18,7 +18,9 @@ PAGING_NOTE = ("Paging: `_count` (page size) and `_offset` (matches skipped) —
                "next/previous. `_count=0` or `_summary=count` returns only Bundle.total.")
 
 
-def capability_statement(providers: Iterable[ResourceProvider], *, base: str, date: str) -> dict[str, Any]:
+def capability_statement(providers: Iterable[ResourceProvider], *, base: str, date: str,
+                         system_interactions: Iterable[str] = ()) -> dict[str, Any]:
+    """``system_interactions``: transaction / batch when a Bundle handler is registered."""
     return {
         "resourceType": "CapabilityStatement",
         "id": "healthgrid",
@@ -36,6 +38,7 @@ def capability_statement(providers: Iterable[ResourceProvider], *, base: str, da
             "mode": "server",
             "documentation": PAGING_NOTE,
             "resource": [_resource(p) for p in sorted(providers, key=lambda p: p.resource_type)],
+            "interaction": [{"code": code} for code in system_interactions],
         }],
     }
 
@@ -50,6 +53,8 @@ def _resource(provider: ResourceProvider) -> dict[str, Any]:
         "updateCreate": False,
         "searchParam": [_search_param(p) for p in provider.search_params],
     }
+    if provider.includes:
+        entry["searchInclude"] = [f"{provider.resource_type}:{i.name}" for i in provider.includes]
     if provider.operations:
         entry["operation"] = [{"name": op.name, "definition": op.definition, "documentation": op.documentation}
                               if op.documentation else {"name": op.name, "definition": op.definition}

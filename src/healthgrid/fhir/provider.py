@@ -9,6 +9,12 @@ on ``_id``, so every provider must declare ``_id``.
 Writes are optional: a provider that overrides ``create`` and/or ``update`` serves those
 interactions (and the CapabilityStatement lists them); one that does not answers 405.
 Type-level ``$operations`` are declared once in ``operations`` (``operation.OperationDef``).
+
+``_include``: a provider declares the includes it serves in ``includes`` (``IncludeDef``:
+which top-level element holds the references); the registry then reads the referenced
+resources through their own providers' ``read_many`` — so each is access-checked and
+audited by its context — and adds them to the Bundle with ``search.mode = include``.
+``read_many`` defaults to one ``read`` per id; a provider may answer in one query.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any, ClassVar
 from sqlalchemy.orm import Session
 
 from .operation import OperationDef
-from .search import SearchParamDef, SearchRequest
+from .search import IncludeDef, SearchParamDef, SearchRequest
 
 
 @dataclass
@@ -52,6 +58,7 @@ class ResourceProvider(ABC):
     # CapabilityStatement.rest.resource.versioning (R4 codesystem-versioning-policy).
     versioning: ClassVar[str] = "no-version"
     operations: ClassVar[tuple[OperationDef, ...]] = ()
+    includes: ClassVar[tuple[IncludeDef, ...]] = ()
 
     @abstractmethod
     def search(self, session: Session, request: SearchRequest) -> SearchResult:
@@ -61,6 +68,11 @@ class ResourceProvider(ABC):
     def read(self, session: Session, resource_id: str, actor: Any = None) -> dict[str, Any] | None:
         found = self.search(session, SearchRequest.for_id(self.resource_type, resource_id, actor))
         return found.resources[0] if found.resources else None
+
+    def read_many(self, session: Session, resource_ids: list[str], actor: Any = None) -> list[dict[str, Any]]:
+        """The resources of these ids that exist (for ``_include``), in any order. A refusal
+        raises as ``read`` does (the registry then leaves the resource out and says so)."""
+        return [r for r in (self.read(session, i, actor) for i in resource_ids) if r is not None]
 
     def create(self, session: Session, resource: dict[str, Any], actor: Any = None) -> Written:
         """Make a resource from ``resource`` (already valid R4 of this type, its id dropped).

@@ -19,13 +19,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..config import FhirSettings
-from ..errors import Invalid
+from ..errors import Forbidden, HealthGridError, Invalid, NotFound, Unauthorized
 from .bundle import searchset
 from .capability import capability_statement
 from .operation import OperationRequest, from_body, from_query
 from .outcome import (
     BAD_PRECONDITION,
     BAD_VALUE,
+    ERROR_SYSTEM,
     ID_MISMATCH,
     INVALID_BODY,
     RESOURCE_NOT_FOUND,
@@ -36,7 +37,8 @@ from .outcome import (
 )
 from .output import prune
 from .provider import ResourceProvider, SearchResult, Written, interactions, operation_of
-from .search import ID_PATTERN, ID_RULE, NoMatch, ParamType, parse_search
+from .search import ID_PATTERN, ID_RULE, Include, NoMatch, ParamType, SearchRequest, parse_search
+from .system import BundleHandler, BundleHandlers
 from .validation import OutputValidator, check_input, model_class
 
 # R4 http.html#concurrency: If-Match carries the weak ETag of the version read, W/"3".
@@ -58,6 +60,7 @@ class FhirRegistry:
         self.validator = OutputValidator(settings.validate_output)
         self.started = datetime.now(UTC).isoformat(timespec="seconds")
         self._providers: dict[str, ResourceProvider] = {}
+        self._bundles = BundleHandlers()  # system-level transaction / batch (system.py)
 
     def register(self, provider: ResourceProvider) -> None:
         _check_declaration(provider)
@@ -79,8 +82,18 @@ class FhirRegistry:
         return found
 
     def capabilities(self, base: str) -> dict[str, Any]:
+        system = ("transaction", "batch") if self._bundles.handlers else ()
         return self.validator.check(capability_statement(self._providers.values(), base=base,
-                                                         date=self.started))
+                                                         date=self.started, system_interactions=system))
+
+    def register_bundle_handler(self, handler: BundleHandler) -> None:
+        """A context's writer of transaction / batch Bundles holding ``handler.resource_types``."""
+        self._bundles.register(handler)
+
+    def bundle(self, session: Session, body: Any, raw: bytes, base: str, actor: Any = None) -> Answer:
+        """R4 http.html#transaction: POST [base] with a transaction or batch Bundle."""
+        found = self._bundles.dispatch(session, body, raw, base, actor)
+        return Answer(found.status, self.validator.check(prune(found.resource)))
 
     def read(self, session: Session, resource_type: str, resource_id: str, actor: Any = None) -> Answer:
         provider = self.provider(resource_type)
@@ -99,7 +112,8 @@ class FhirRegistry:
                base: str, actor: Any = None) -> dict[str, Any]:
         provider = self.provider(resource_type)
         request = parse_search(resource_type, items, provider.search_params,
-                               default_count=self.settings.default_count, max_count=self.settings.max_count)
+                               default_count=self.settings.default_count, max_count=self.settings.max_count,
+                               includes=provider.includes)
         request = replace(request, actor=actor)
         try:
             result = provider.search(session, request)
@@ -108,7 +122,27 @@ class FhirRegistry:
         except Invalid as exc:  # R4 http.html#search: a search the server cannot run is a 400
             raise FhirError(exc.code, exc.message, status=400, issue=exc.fhir_code, detail=exc.detail) from None
         resources = [self.validator.check(prune(r)) for r in result.resources]
-        return searchset(base, request, result.total, resources, result.more)
+        included, outcomes = self._included(session, request, result.resources)
+        return searchset(base, request, result.total, resources, result.more, included=included,
+                         outcomes=outcomes)
+
+    def _included(self, session: Session, request: SearchRequest,
+                  matches: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The resources the ``_include``s name, read through their own providers (checked and
+        audited there); those refused or gone are left out, each with an OperationOutcome."""
+        wanted: dict[str, list[str]] = {}
+        for include in request.includes:
+            for rtype, rid in _references(matches, include):
+                if rid not in wanted.setdefault(rtype, []):
+                    wanted[rtype].append(rid)
+        matched = {(r["resourceType"], r["id"]) for r in matches}
+        included, outcomes = [], []
+        for rtype, ids in wanted.items():
+            ids = [i for i in ids if (rtype, i) not in matched]
+            found, refused = _read_all(session, self.provider(rtype), ids, request.actor)
+            included += [self.validator.check(prune(r)) for r in found]
+            outcomes += [_not_included(f"{rtype}/{rid}", exc) for rid, exc in refused]
+        return included, outcomes
 
     def create(self, session: Session, resource_type: str, body: Any, base: str, actor: Any = None) -> Answer:
         """R4 http.html#create. An id in the body is ignored, as the spec says; a body that is
@@ -184,7 +218,7 @@ class FhirRegistry:
         if segments == ["metadata"]:
             return "GET"
         if not segments:
-            return None
+            return "POST" if self._bundles.handlers else None
         provider = self.provider(segments[0])  # raises FHIR-001 for an unknown type
         if len(segments) > 2:
             return None
@@ -197,6 +231,49 @@ class FhirRegistry:
             op = operation_of(provider, segments[1][1:])
             return None if op is None else "GET, POST" if op.get else "POST"
         return "GET, PUT" if "update" in served else "GET"
+
+
+def _references(matches: list[dict[str, Any]], include: Include) -> list[tuple[str, str]]:
+    """(type, id) of the relative references ``Type/id`` in the included element of each match."""
+    found = []
+    for resource in matches:
+        held = resource.get(include.definition.element)
+        for ref in held if isinstance(held, list) else [held]:
+            text = ref.get("reference", "") if isinstance(ref, dict) else ""
+            rtype, _, rid = text.partition("/")
+            if rtype in include.targets and rid and ID_PATTERN.match(rid):
+                found.append((rtype, rid))
+    return found
+
+
+def _read_all(session: Session, provider: ResourceProvider, ids: list[str],
+              actor: Any) -> tuple[list[dict[str, Any]], list[tuple[str, HealthGridError]]]:
+    """One ``read_many``; when it is refused, each id alone, to tell which ones were."""
+    if not ids:
+        return [], []
+    try:
+        return provider.read_many(session, ids, actor), []
+    except NoMatch:
+        if len(ids) == 1:
+            return [], []
+    except (Forbidden, Unauthorized, NotFound) as exc:
+        if len(ids) == 1:
+            return [], [(ids[0], exc)]
+    found: list[dict[str, Any]] = []
+    refused: list[tuple[str, HealthGridError]] = []
+    for rid in ids:
+        part, why = _read_all(session, provider, [rid], actor)
+        found += part
+        refused += why
+    return found, refused
+
+
+def _not_included(reference: str, exc: HealthGridError) -> dict[str, Any]:
+    return {"resourceType": "OperationOutcome", "issue": [{
+        "severity": "warning", "code": exc.fhir_code,
+        "details": {"coding": [{"system": ERROR_SYSTEM, "code": exc.code}],
+                    "text": f"{reference} is not included: {exc.message}"},
+        "diagnostics": f"{reference} is not included: {exc.message}"}]}
 
 
 def _body(body: Any, resource_type: str | None) -> dict[str, Any]:
@@ -260,6 +337,11 @@ def _check_declaration(provider: ResourceProvider) -> None:
                 raise ValueError(f"{rtype}.{param.name}: a reference parameter needs its target types")
             for target in param.targets:
                 model_class(target)
+    for include in provider.includes:
+        for target in include.targets:
+            model_class(target)
+    if len({i.name for i in provider.includes}) != len(provider.includes):
+        raise ValueError(f"{rtype} provider declares an _include twice")
     ops = [op.name for op in provider.operations]
     if len(set(ops)) != len(ops):
         raise ValueError(f"{rtype} provider declares an operation twice")

@@ -1,6 +1,7 @@
 """HTTP binding of the FHIR interactions: routes, content negotiation, form search.
 
-Routes (under the prefix app.py mounts, ``/fhir``): ``GET metadata``, ``GET {type}``,
+Routes (under the prefix app.py mounts, ``/fhir``): ``POST`` (a transaction or batch Bundle,
+``system.py``), ``GET metadata``, ``GET {type}``,
 ``GET|POST {type}/_search``, ``POST {type}`` (create), ``GET|POST {type}/${operation}``,
 ``GET {type}/{id}``, ``PUT {type}/{id}`` (update), and a catch-all that turns every other
 path or method into an OperationOutcome (404 unknown type, 405 wrong method, 400 unknown
@@ -135,6 +136,15 @@ async def json_body(request: Request) -> Any:
         raise FhirError(INVALID_BODY, "the body is not JSON (UTF-8)", issue="structure") from None
 
 
+BUNDLE_BODY = {"requestBody": {"required": True, "content": {
+    "application/fhir+json": {"schema": {"type": "object", "description": "a FHIR R4 transaction or batch Bundle"}}}}}
+
+
+async def raw_body(request: Request) -> bytes:
+    """The body as received (a Bundle is kept verbatim by the context that writes it)."""
+    return await request.body()
+
+
 def fhir_base(request: Request) -> str:
     """The absolute base URL of the FHIR surface as this client reached it."""
     return str(request.url_for(METADATA_ROUTE)).removesuffix("/metadata")
@@ -215,6 +225,14 @@ def build_fhir_router(registry: FhirRegistry, *, actor: Callable[..., Any] | Non
                asker: Any = asked_by, body: Any = Depends(json_body)) -> Response:
         return answer(request, registry.update(session, resource_type, resource_id, body, fhir_base(request),
                                                asker, if_match=request.headers.get("if-match")))
+
+    # R4 http.html#transaction: a transaction or batch Bundle posted to the base.
+    @router.post("/", include_in_schema=False)
+    @router.post("", openapi_extra=BUNDLE_BODY)
+    def system_bundle(request: Request, session: SessionDep, asker: Any = asked_by, body: Any = Depends(json_body),
+                      raw: bytes = Depends(raw_body)) -> Response:
+        found = registry.bundle(session, body, raw, fhir_base(request), asker)
+        return fhir_json_response(found.resource, status=found.status, pretty=wants_pretty(request))
 
     @router.api_route("/{path:path}", methods=ALL_METHODS, include_in_schema=False)
     def unsupported(request: Request, path: str) -> Response:

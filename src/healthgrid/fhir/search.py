@@ -18,6 +18,12 @@ case; Latin letters fold on SQLite and not on PostgreSQL.)
 Date parameters (R4 search.html#date) parse into ``DateValue(prefix, value)``; a parameter
 may restrict the prefixes it accepts (``prefixes``), and the provider decides which
 precisions it can match.
+
+``_include`` (R4 search.html#include) is accepted only in the form ``Type:param`` or
+``Type:param:TargetType`` where ``Type`` is the type searched and ``param`` one the provider
+declares in ``includes`` (``IncludeDef``); ``:iterate``, ``*`` and anything undeclared are
+refused (a provider declaring none refuses ``_include`` like any unknown parameter). The
+registry resolves the included references through the target types' providers.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ ID_RULE = "is not a valid resource id (1-64 of A-Z a-z 0-9 - .)"
 _DIGITS = re.compile(r"^[0-9]+$")
 MAX_OFFSET = 2**31 - 1  # beyond this OFFSET overflows a 32-bit bound on some databases
 
+INCLUDE = "_include"
 # Accepted and ignored: they change neither the matches nor the paging.
 IGNORED_PARAMS = frozenset({"_format", "_pretty", "_totalMethod", "_total"})
 PAGING_PARAMS = frozenset({"_count", "_offset", "_summary"})
@@ -83,6 +90,31 @@ class SearchParamDef:
 
 
 ID_PARAM = SearchParamDef("_id", ParamType.TOKEN, "Logical id of the resource.")
+
+
+@dataclass(frozen=True)
+class IncludeDef:
+    """An ``_include`` a provider serves: ``Type:name`` follows the references held by the
+    top-level element ``element`` of each match to resources of ``targets``."""
+
+    name: str
+    element: str
+    targets: tuple[str, ...]
+    documentation: str = ""
+
+
+@dataclass(frozen=True)
+class Include:
+    """One parsed ``_include``: the declaration and the target type asked for (None: all of
+    the declaration's targets)."""
+
+    definition: IncludeDef
+    target: str | None
+    raw: str
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (self.target,) if self.target else self.definition.targets
 
 
 @dataclass(frozen=True)
@@ -144,6 +176,7 @@ class SearchRequest:
     clauses: tuple[Clause, ...] = ()
     count: int = 20
     offset: int = 0
+    includes: tuple[Include, ...] = ()
     # Who asks: the security context's Actor (the platform does not know its type).
     # Providers of personal data pass it to their service functions, which decide and audit.
     actor: Any = field(default=None, compare=False)
@@ -158,6 +191,7 @@ class SearchRequest:
     def query_items(self, *, count: int | None = None, offset: int | None = None) -> list[tuple[str, str]]:
         """The request as query items (raw values kept), for self/next/previous links."""
         items = [(c.key, c.raw) for c in self.clauses]
+        items += [(INCLUDE, i.raw) for i in self.includes]
         items.append(("_count", str(self.count if count is None else count)))
         items.append(("_offset", str(self.offset if offset is None else offset)))
         return items
@@ -219,16 +253,21 @@ def unescape(text: str) -> str:
 
 
 def parse_search(resource_type: str, items: Iterable[tuple[str, str]], params: Sequence[SearchParamDef],
-                 *, default_count: int, max_count: int) -> SearchRequest:
+                 *, default_count: int, max_count: int, includes: Sequence[IncludeDef] = ()) -> SearchRequest:
     """Parse raw query (or form) items into a typed request; FhirError on anything unknown
     or malformed. ``_count`` above ``max_count`` is lowered to it (R4 search.html#count lets
     a server return fewer); the links then show the effective count."""
     by_name = {p.name: p for p in params}
     clauses: list[Clause] = []
+    found: dict[str, Include] = {}
     paging: dict[str, str] = {}
     for key, raw in items:
         name, _, modifier = key.partition(":")
         if name in IGNORED_PARAMS:
+            continue
+        if name == INCLUDE and includes:
+            include = parse_include(resource_type, includes, modifier or None, raw)
+            found.setdefault(include.raw, include)
             continue
         if name in PAGING_PARAMS:
             if name in paging:
@@ -241,7 +280,25 @@ def parse_search(resource_type: str, items: Iterable[tuple[str, str]], params: S
         clauses.append(parse_clause(definition, modifier or None, raw))
     _check_repeats(clauses, by_name)
     count, offset = parse_paging(paging, default_count=default_count, max_count=max_count)
-    return SearchRequest(resource_type, tuple(clauses), count=count, offset=offset)
+    return SearchRequest(resource_type, tuple(clauses), count=count, offset=offset, includes=tuple(found.values()))
+
+
+def parse_include(resource_type: str, includes: Sequence[IncludeDef], modifier: str | None, raw: str) -> Include:
+    """``Type:param[:TargetType]`` for a declared param of the type searched."""
+    served = ", ".join(f"{resource_type}:{i.name}" for i in includes)
+    if modifier is not None:
+        raise FhirError(UNKNOWN_MODIFIER, f"_include:{modifier} is not supported (no iteration); supported: "
+                                          f"{served}", issue="not-supported",
+                        detail={"parameter": INCLUDE, "modifier": modifier})
+    parts = raw.split(":")
+    by_name = {i.name: i for i in includes}
+    definition = by_name.get(parts[1]) if len(parts) in (2, 3) and parts[0] == resource_type else None
+    target = parts[2] if definition is not None and len(parts) == 3 else None
+    if definition is None or (target is not None and target not in definition.targets):
+        raise FhirError(UNKNOWN_PARAMETER, f"_include={raw!r} is not supported for {resource_type}; supported: "
+                                           f"{served} (optionally :TargetType)", issue="not-supported",
+                        detail={"parameter": INCLUDE, "value": raw})
+    return Include(definition, target, f"{resource_type}:{definition.name}" + (f":{target}" if target else ""))
 
 
 def _unknown_parameter(resource_type: str, name: str, by_name: dict[str, SearchParamDef]) -> FhirError:

@@ -138,6 +138,8 @@ class Order:
     ordering_provider: str
     observations: tuple[Observation, ...] = ()
     notes: tuple[str, ...] = ()
+    ordering_provider_id: str = ""  # OBR-16 XCN.1 (the ordering doctor's ID, e.g. the licence number)
+    ordering_facility: str = ""  # ORC-21 XON.10 (organisation identifier), else XON.3, else XON.1 (name)
 
 
 @dataclass(frozen=True)
@@ -332,7 +334,7 @@ def _observation(msg: hl7.Message, obx: hl7.Segment, n: int, tz: tzinfo, warning
                        observed_at=m.parse_ts(_get(obx, 14), "OBX-14", tz=tz, sequence=n), producer=producer)
 
 
-def _order(obr: hl7.Segment, n: int, tz: tzinfo) -> Order:
+def _order(obr: hl7.Segment, n: int, tz: tzinfo, orc: hl7.Segment | None = None) -> Order:
     if not _get(obr, 4):
         raise m.bad("RES-025", f"OBR {n}: OBR-4 (the ordered service) is missing", "OBR-4", sequence=n)
     code = _get(obr, 25).upper()
@@ -340,17 +342,23 @@ def _order(obr: hl7.Segment, n: int, tz: tzinfo) -> Order:
     return Order(placer_number=_get(obr, 2), filler_number=_get(obr, 3), service=_coded(obr, 4),
                  observed_at=m.parse_ts(_get(obr, 7), "OBR-7", tz=tz, sequence=n),
                  reported_at=m.parse_ts(_get(obr, 22), "OBR-22", tz=tz, sequence=n), status_code=code,
-                 status=m.OBR_STATUS.get(code, "unknown"), section=_get(obr, 24), ordering_provider=provider)
+                 status=m.OBR_STATUS.get(code, "unknown"), section=_get(obr, 24), ordering_provider=provider,
+                 ordering_provider_id=_get(obr, 16, 1, 1),
+                 ordering_facility=(_get(orc, 21, 1, 10) or _get(orc, 21, 1, 3) or _get(orc, 21, 1, 1)) if orc else "")
 
 
 def _orders(msg: hl7.Message, tz: tzinfo, warnings: list[str]) -> tuple[Order, ...]:
     groups: list[tuple[Order, list[Observation], list[str]]] = []
     obr_n = obx_n = 0
+    orc = None  # the common order segment before an OBR (ORC-21: who ordered)
     for seg in msg:
         sid = str(seg[0])
-        if sid == "OBR":
+        if sid == "ORC":
+            orc = seg
+        elif sid == "OBR":
             obr_n += 1
-            groups.append((_order(seg, obr_n, tz), [], []))
+            groups.append((_order(seg, obr_n, tz, orc), [], []))
+            orc = None
         elif sid == "OBX":
             obx_n += 1
             if not groups:

@@ -1,0 +1,91 @@
+"""Messages (zh, en) of the patient's results pages: the timeline by day and facility, the
+trend charts, the images, break-the-glass; and the patient page's timeline entry of a report."""
+
+from __future__ import annotations
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "res.tl.title": ("检查检验结果", "Test results"),
+    "res.tl.eyebrow": ("居民 #{id} · 区域共享", "Resident #{id} · shared across the region"),
+    "res.tl.lead": ("区域内各医疗机构出具的检验、检查报告，按报告日期和机构排列；"
+                    "数值项目绘制趋势图，参考范围以色带表示。",
+                    "Laboratory and imaging reports from every facility of the region, by report date and "
+                    "facility; numeric items are plotted as trends with the reference range as a band."),
+    "res.tl.patients": ("居民", "Residents"),
+    "res.tl.record": ("居民档案", "Record"),
+    "res.tl.filters": ("筛选", "Filter"),
+    "res.tl.since": ("起始日期", "From"),
+    "res.tl.until": ("截止日期", "To"),
+    "res.tl.category": ("类别", "Category"),
+    "res.tl.all": ("全部", "All"),
+    "res.tl.show": ("显示", "Show"),
+    "res.tl.bad_input": ("部分筛选条件无法识别，已忽略（日期格式为 YYYY-MM-DD）。",
+                         "Some filters were not understood and were ignored (dates are YYYY-MM-DD)."),
+    "res.tl.masked": ("姓名已脱敏", "Name masked"),
+    "res.tl.glass": ("紧急访问（破窗）：本次查看已记录，将由审计员复核。理由：{reason}",
+                     "Break-the-glass access: this view is recorded and will be reviewed by an auditor. "
+                     "Reason: {reason}"),
+    "res.tl.summary": ("共 {n} 份报告", "{n} reports"),
+    "res.tl.truncated": ("仅显示最近 {n} 份报告，请缩小日期范围查看更早的报告。",
+                         "Only the latest {n} reports are shown; narrow the dates to see older ones."),
+    "res.tl.empty": ("该时间段内没有检查检验报告。", "No reports in this period."),
+    "res.tl.trends": ("趋势", "Trends"),
+    "res.tl.trends_lead": ("跨机构的数值结果，已换算为同一单位；色带为参考范围，空心放大的点为异常"
+                           "（↑ 偏高，↓ 偏低）。悬停查看机构和原始结果。",
+                           "Numeric results across facilities in one unit; the band is the reference range, "
+                           "enlarged hollow points are abnormal (↑ high, ↓ low). Hover for the facility and the "
+                           "value as reported."),
+    "res.tl.no_trends": ("暂无可绘制趋势的项目（同一项目至少两次数值结果）。",
+                         "No item to plot yet (an item needs at least two numeric results)."),
+    "res.tl.more_trends": ("其他项目的趋势", "More trends"),
+    "res.tl.band": ("参考范围 {range} {unit}", "Reference range {range} {unit}"),
+    "res.tl.no_band": ("无参考范围", "No reference range"),
+    "res.tl.not_plotted": ("{n} 个结果的单位无法换算，未绘制：{units}", "{n} results in units that do not convert "
+                           "were not plotted: {units}"),
+    "res.tl.chart_label": ("{name}趋势图，{n} 个结果，单位 {unit}", "Trend of {name}, {n} results, in {unit}"),
+    "res.tl.col.item": ("项目", "Item"),
+    "res.tl.col.result": ("结果", "Result"),
+    "res.tl.col.unit": ("单位", "Unit"),
+    "res.tl.col.range": ("参考范围", "Reference range"),
+    "res.tl.col.flag": ("提示", "Flag"),
+    "res.tl.abnormal": ("{n} 项异常", "{n} abnormal"),
+    "res.tl.issued": ("报告时间 {at}", "Issued {at}"),
+    "res.tl.number": ("报告号 {n}", "Report no. {n}"),
+    "res.tl.mark": ("互认标识", "Recognition mark"),
+    "res.tl.conclusion": ("诊断意见（不属于互认内容）", "Conclusion (not part of mutual recognition)"),
+    "res.tl.images": ("影像", "Images"),
+    "res.tl.view_images": ("查看影像", "View images"),
+    "res.tl.preview_alt": ("{desc}的第一幅图像（由 PACS 渲染）", "First image of {desc} (rendered by the PACS)"),
+    "res.tl.study_facts": ("{modality} · {series} 个序列 · {instances} 幅图像", "{modality} · {series} series · "
+                           "{instances} images"),
+    "res.tl.status.preliminary": ("初步报告", "Preliminary"),
+    "res.tl.status.corrected": ("已更正", "Corrected"),
+    "res.tl.status.amended": ("已修改", "Amended"),
+    "res.tl.status.cancelled": ("已作废", "Cancelled"),
+    "res.tl.status.entered-in-error": ("录入错误", "Entered in error"),
+    "res.tl.status.partial": ("部分结果", "Partial"),
+    "res.tl.status.registered": ("已登记", "Registered"),
+    "res.tl.cat.LAB": ("检验", "Laboratory"),
+    "res.tl.cat.RAD": ("影像检查", "Imaging"),
+    "res.tl.cat.EC": ("心电", "Electrophysiology"),
+    "res.tl.cat.PAT": ("病理", "Pathology"),
+    "res.tl.flag.H": ("偏高", "High"),
+    "res.tl.flag.HH": ("危急偏高", "Critically high"),
+    "res.tl.flag.L": ("偏低", "Low"),
+    "res.tl.flag.LL": ("危急偏低", "Critically low"),
+    "res.tl.flag.A": ("异常", "Abnormal"),
+    "res.tl.flag.AA": ("危急异常", "Critically abnormal"),
+    "res.tl.flag.N": ("正常", "Normal"),
+    "res.tl.glass.title": ("紧急访问（破窗）", "Break the glass"),
+    "res.tl.glass.lead": ("您与该居民没有诊疗关系，且其不在您的管辖范围内。",
+                          "You have no care relationship with this resident and they are outside your scope."),
+    "res.tl.glass.explain": ("确需查看其检查检验结果（如急诊抢救）时，请说明理由。本次访问将被记录并由审计员复核。",
+                             "If you must see their results (an emergency, for instance), state the reason. The "
+                             "access is recorded and reviewed by an auditor."),
+    "res.tl.glass.reason": ("理由（至少 {n} 个字）", "Reason (at least {n} characters)"),
+    "res.tl.glass.submit": ("说明理由并查看", "State the reason and view"),
+    "res.tl.glass.too_short": ("理由至少需要 {n} 个字。", "The reason needs at least {n} characters."),
+    "res.tl.back": ("返回", "Back"),
+    # the patient page's timeline (patients.web prints ``kind`` and ``org`` in the text)
+    "patients.timeline.result": ("检查检验", "Test result"),
+    "patients.timeline.result.text": ("{org}出具报告：{kind}", "Report from {org}: {kind}"),
+}
