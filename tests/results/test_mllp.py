@@ -125,3 +125,17 @@ def test_nothing_is_acknowledged_when_it_cannot_be_stored(session, hubei):
     code, control, text = msa(replies[0])
     assert (code, control) == ("AE", "M-down") and "send it again" in text
     assert count(session, Message) == 0
+
+
+def test_a_result_sent_over_mllp_appears_on_the_patients_results_timeline(session, hubei):
+    """The issue's path end to end: an ORU^R01 over MLLP, acknowledged, and the hospital's
+    clinician then finds it on the patient's timeline (the audited read the pages use)."""
+    from healthgrid.results import timeline
+
+    [reply] = run(session, hubei.admin_first, [framed(oru(control="M-tl", filler="MF-tl"))], 1)
+    assert msa(reply)[:2] == ("AA", "M-tl")
+    report = session.query(Report).filter_by(filler_number="MF-tl").one()
+    seen = timeline.patient_results(session, hubei.clinician, report.patient_id)
+    found = [r for day in seen.days for group in day.facilities for r in group.reports if r.id == report.id]
+    assert len(found) == 1 and found[0].issuer_org_id == hubei.first.id
+    assert found[0].filler_number == "MF-tl"
