@@ -551,3 +551,27 @@ def facility_resources(conn, org_ids: Sequence[int]) -> dict[str, list[tuple]]:
 def village_counties(conn) -> dict[int, int]:
     """County id of every village / community."""
     return dict(conn.execute(select(Division.id, Division.county_id).where(Division.level == "village")).all())
+
+
+@dataclass(frozen=True)
+class DivisionChoice:
+    id: int
+    name: str
+    level: str
+    depth: int  # 0 the given division, 1 its children, 2 theirs
+
+
+def division_choices(session: Session, division_ids: Sequence[int], *, below: int = 2) -> list[DivisionChoice]:
+    """Each given division and its sub-divisions down to ``below`` levels under a province or
+    city (a measures page's choice of province, cities, counties), in code order."""
+    out: list[DivisionChoice] = []
+
+    def walk(division, depth: int) -> None:  # noqa: ANN001
+        out.append(DivisionChoice(division.id, division.name, division.level, depth))
+        if depth < below and division.level in ("province", "city"):
+            for child in division_children(session, division):
+                walk(child, depth + 1)
+
+    for division in sorted(divisions_by_ids(session, list(division_ids)), key=lambda x: x.code):
+        walk(division, 0)
+    return out

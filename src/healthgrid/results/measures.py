@@ -218,32 +218,14 @@ def _assemble(session: Session, by: dict[tuple[int, str], MeasureRow], months: l
 
 # -- what the page offers to choose ---------------------------------------------------------------
 
-@dataclass(frozen=True)
-class DivisionChoice:
-    id: int
-    name: str
-    level: str
-    depth: int  # 0 the granted division, 1 its children, 2 theirs
-
-
-def stats_divisions(session: Session, actor: Actor) -> list[DivisionChoice]:
+def stats_divisions(session: Session, actor: Actor) -> list[registry_queries.DivisionChoice]:
     """Divisions the actor may measure: each division of a ``results.stats`` grant (the
     region's top one for the platform itself) and two levels under it (city, county)."""
     granted = [g.scope_id for g in actor.grants_with(Perm.RESULT_STATS)
                if g.scope_kind is ScopeKind.DIVISION and g.scope_id]
     if actor.system:
         granted = [x for x in [registry_queries.root_division_id(session)] if x is not None]
-    out: list[DivisionChoice] = []
-
-    def walk(division, depth: int) -> None:
-        out.append(DivisionChoice(division.id, division.name, division.level, depth))
-        if depth < 2 and division.level in ("province", "city"):
-            for child in registry_queries.division_children(session, division):
-                walk(child, depth + 1)
-
-    for division in sorted(registry_queries.divisions_by_ids(session, granted), key=lambda x: x.code):
-        walk(division, 0)
-    return out
+    return registry_queries.division_choices(session, granted)
 
 
 def stats_facilities(actor: Actor) -> list[int]:
