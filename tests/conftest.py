@@ -56,6 +56,12 @@ def on_postgres() -> bool:
 
 def pytest_collection_modifyitems(config, items):
     if on_postgres():
+        # The PostgreSQL pass runs what touches a database (every database fixture comes
+        # from ``fresh_databases``); pure tests already ran on the SQLite pass of CI.
+        pure = [item for item in items if "fresh_databases" not in getattr(item, "fixturenames", ())]
+        if pure:
+            config.hook.pytest_deselected(items=pure)
+            items[:] = [item for item in items if "fresh_databases" in getattr(item, "fixturenames", ())]
         return
     skip = pytest.mark.skip(reason="PostgreSQL-only; set HEALTHGRID_TEST_DATABASE_URL to run")
     for item in items:
