@@ -51,7 +51,7 @@ from ..registry import queries as registry_queries
 from ..scheduling import queries as scheduling_queries
 from ..scheduling import service as scheduling
 from ..security import access
-from ..security.domain import Actor, AuditAction, Perm, ScopeKind
+from ..security.domain import Actor, Perm, ScopeKind
 from . import domain as d
 from .models import Referral
 from .service import settings_of
@@ -179,22 +179,9 @@ def _utc(day: date, tz: ZoneInfo) -> datetime:
 def _scope(session: Session, actor: Actor, division_id: int | None, ids: list[int] | None,
            detail: dict) -> set[int] | None:
     """The organisations measured (None: the whole region), once the actor may see them."""
-    check = dict(resource_type="ReferralMeasures")
-    if division_id is not None:
-        access.check(session, actor, Perm.REFERRAL_STATS, AuditAction.SEARCH, division_id=division_id,
-                     detail={**detail, "division_id": division_id}, **check)
-        if not registry_queries.divisions_by_ids(session, [division_id]):
-            raise Invalid("REF-005", f"division_id: no division {division_id}", {"field": "division_id"})
-        return registry_queries.organizations_in_scope(session, division_ids=[division_id])
-    if ids is not None:
-        if not ids:
-            raise Invalid("REF-005", "org_ids: at least one organisation", {"field": "org_ids"})
-        for i, org in enumerate(ids):
-            access.check(session, actor, Perm.REFERRAL_STATS, AuditAction.SEARCH, org_id=org,
-                         audit_success=i == len(ids) - 1, detail={**detail, "org_ids": ids}, **check)
-        return set(ids)
-    access.check(session, actor, Perm.REFERRAL_STATS, AuditAction.SEARCH, detail={**detail, "scope": "all"}, **check)
-    return access.scope_org_ids(session, actor, Perm.REFERRAL_STATS)
+    return access.measured_organizations(session, actor, Perm.REFERRAL_STATS, resource_type="ReferralMeasures",
+                                         codes=("REF-005", "REF-005"), division_id=division_id, org_ids=ids,
+                                         detail=detail)
 
 
 class _Rows:

@@ -41,7 +41,7 @@ from ..db import transaction
 from ..errors import Invalid
 from ..registry import queries as registry_queries
 from ..security import access
-from ..security.domain import Actor, AuditAction, Perm, ScopeKind
+from ..security.domain import Actor, Perm, ScopeKind
 from .domain import CN_TZ
 from .models import Decision
 from .ordering import PENDING
@@ -160,22 +160,9 @@ def _months(since: date, until: date) -> list[_Month]:
 def _scope(session: Session, actor: Actor, division_id: int | None, ids: list[int] | None,
            detail: dict) -> set[int] | None:
     """The organisations measured (None: the whole region), once the actor may see them."""
-    check = dict(resource_type="RecognitionMeasures")
-    if division_id is not None:
-        access.check(session, actor, Perm.RESULT_STATS, AuditAction.SEARCH, division_id=division_id,
-                     detail={**detail, "division_id": division_id}, **check)
-        if not registry_queries.divisions_by_ids(session, [division_id]):
-            raise Invalid("RES-138", f"division_id: no division {division_id}", {"field": "division_id"})
-        return registry_queries.organizations_in_scope(session, division_ids=[division_id])
-    if ids is not None:
-        if not ids:
-            raise Invalid("RES-139", "org_ids: at least one organisation", {"field": "org_ids"})
-        for i, org in enumerate(ids):
-            access.check(session, actor, Perm.RESULT_STATS, AuditAction.SEARCH, org_id=org,
-                         audit_success=i == len(ids) - 1, detail={**detail, "org_ids": ids[:50]}, **check)
-        return set(ids)
-    access.check(session, actor, Perm.RESULT_STATS, AuditAction.SEARCH, detail={**detail, "scope": "all"}, **check)
-    return access.scope_org_ids(session, actor, Perm.RESULT_STATS)
+    return access.measured_organizations(session, actor, Perm.RESULT_STATS, resource_type="RecognitionMeasures",
+                                         codes=("RES-138", "RES-139"), division_id=division_id, org_ids=ids,
+                                         detail=detail)
 
 
 def _grouped(session: Session, months: list[_Month], orgs: set[int] | None):

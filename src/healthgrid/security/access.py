@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from ..db import in_transaction, tx_cache
-from ..errors import Forbidden, Unauthorized
+from ..errors import Forbidden, Invalid, Unauthorized
 from ..registry import queries as registry_queries
 from . import audit
 from .domain import Actor, AuditAction, OrgPlace, Perm, ScopeKind, grant_covers
@@ -180,3 +180,27 @@ def _decide_patient(session: Session, actor: Actor, perm: Perm, *, org_id: int |
     hint = " (a clinician may break the glass with a stated reason)" if Perm.BREAK_GLASS in actor.perms() else ""
     raise deny("SEC-104", f"you have no active care relationship with this patient and it is outside"
                           f" your scope{hint}")
+
+
+def measured_organizations(session: Session, actor: Actor, perm: Perm, *, resource_type: str,
+                           codes: tuple[str, str], division_id: int | None, org_ids: list[int] | None,
+                           detail: dict) -> set[int] | None:
+    """The organisations a measures page may count (None: the whole region), once the actor's
+    ``perm`` covers them, audited as one SEARCH: a division and everything under it, a list of
+    facilities (each checked), or whatever the grants reach. ``codes``: the caller's error
+    codes for an unknown division and for an empty list."""
+    if division_id is not None:
+        check(session, actor, perm, AuditAction.SEARCH, resource_type=resource_type, division_id=division_id,
+              detail={**detail, "division_id": division_id})
+        if not registry_queries.divisions_by_ids(session, [division_id]):
+            raise Invalid(codes[0], f"division_id: no division {division_id}", {"field": "division_id"})
+        return registry_queries.organizations_in_scope(session, division_ids=[division_id])
+    if org_ids is not None:
+        if not org_ids:
+            raise Invalid(codes[1], "org_ids: at least one organisation", {"field": "org_ids"})
+        for i, org in enumerate(org_ids):
+            check(session, actor, perm, AuditAction.SEARCH, resource_type=resource_type, org_id=org,
+                  audit_success=i == len(org_ids) - 1, detail={**detail, "org_ids": org_ids[:50]})
+        return set(org_ids)
+    check(session, actor, perm, AuditAction.SEARCH, resource_type=resource_type, detail={**detail, "scope": "all"})
+    return scope_org_ids(session, actor, perm)
